@@ -1,0 +1,56 @@
+// The seam between the engine and failure detection. The engine records what arrives and asks the
+// detector for verdicts in tick(now); policy/ implements the detector. The engine knows nothing of
+// how verdicts are reached.
+#pragma once
+
+#include <cstdint>
+
+#include "hb/clock.hh"
+#include "hb/event.hh"
+#include "hb/topology.hh"
+
+namespace hb {
+
+// BFD's session states, per path.
+enum class PathState : std::uint8_t { down, init, up };
+std::string_view path_state_name(PathState state) noexcept;
+
+// A valid beat that arrived on a path, as the detector needs to see it.
+struct BeatObservation {
+    PathIndex path = 0;
+    Nanos rx_ns = 0;
+    Nanos peer_timeout_ns = 0;          // the peer's advertised interval × multiplier
+    std::uint32_t consecutive = 0;      // beats in a row on this path without a gap
+    std::uint32_t peer_adapter_states = 0;
+    bool peer_hears_us = false;         // it echoes a beat we sent on this path recently
+    bool leaving = false;
+};
+
+class EventSink {
+public:
+    virtual ~EventSink() = default;
+    virtual void emit(const Event& event) noexcept = 0;
+};
+
+class Detector {
+public:
+    virtual ~Detector() = default;
+
+    // Sizes all state for the topology; the only call that may allocate.
+    virtual void attach(const Topology& topology, Nanos now) = 0;
+
+    virtual void on_beat(const BeatObservation& beat) noexcept = 0;
+    // The peer came back with a new incarnation; its paths were reset by the engine.
+    virtual void on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept = 0;
+
+    // Makes every decision that is due at `now`, emitting verdicts into the sink.
+    virtual void tick(Nanos now, EventSink& sink) noexcept = 0;
+    // When tick() next has something to decide, or TimerWheel::never.
+    virtual Nanos next_deadline() const noexcept = 0;
+
+    virtual PathState path_state(PathIndex path) const noexcept = 0;
+    // Bit i set: local adapter i is considered up.
+    virtual std::uint32_t local_adapter_states() const noexcept = 0;
+};
+
+}  // namespace hb

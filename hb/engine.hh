@@ -1,0 +1,166 @@
+// The engine: owns every piece of mutable heartbeat state for one node. It sends beats on timers,
+// validates and records what arrives, and asks the detector for verdicts in tick(now). One thread
+// drives it (poll() inline, or a runner that feeds it from receive threads); nothing on the beat
+// path allocates or locks once start() has returned.
+#pragma once
+
+#include <boost/lockfree/spsc_queue.hpp>
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hb/detector.hh"
+#include "hb/path_tracker.hh"
+#include "hb/timer_wheel.hh"
+#include "hb/topology.hh"
+#include "hb/transport.hh"
+#include "hb/wire.hh"
+
+namespace hb {
+
+// Why a received datagram was dropped. Every reason has its own counter.
+enum class DropReason : std::uint8_t {
+    oversize,           // longer than wire::max_datagram
+    truncated,          // the decoder's reasons, in wire::DecodeError order
+    bad_magic,
+    bad_version,
+    bad_length,
+    bad_kind,
+    bad_field,
+    other_cluster,
+    bad_mac,
+    unsupported_kind,   // a valid header of a kind this engine does not serve
+    own_beat,           // our own multicast beat looped back
+    not_for_us,         // addressed to another node or adapter
+    unknown_node,
+    wrong_network,      // the sender's network is not the receiving adapter's
+    unknown_adapter,    // the sender's adapter is not on this network in the config
+    wrong_address,      // the source address is not the configured one of that adapter
+    stale_incarnation,  // from the peer's previous life, still in flight
+    stale_seq,          // older than the replay window
+    duplicate,
+    count,
+};
+inline constexpr std::size_t drop_reason_count = static_cast<std::size_t>(DropReason::count);
+std::string_view drop_reason_name(DropReason reason) noexcept;
+
+struct EngineCounters {
+    std::array<std::uint64_t, drop_reason_count> dropped{};
+    std::uint64_t beats_accepted = 0;
+    std::uint64_t beats_sent = 0;
+    std::uint64_t send_failures = 0;   // beats a transport did not take
+    std::uint64_t restarts_seen = 0;
+    std::uint64_t events_emitted = 0;
+    std::uint64_t events_lost = 0;     // the event queue was full (the consumer fell behind)
+
+    std::uint64_t dropped_total() const noexcept;
+    std::uint64_t dropped_for(DropReason reason) const noexcept {
+        return dropped[static_cast<std::size_t>(reason)];
+    }
+};
+
+struct EngineOptions {
+    std::uint32_t incarnation = 0;       // 0: a random non-zero value
+    std::size_t rx_burst = 32;           // datagrams taken from a transport per poll
+    std::size_t event_capacity = 4096;   // events queued for the embedder
+    Nanos timer_resolution_ns = 100 * nanos_per_us;
+};
+
+class Engine final : private EventSink {
+public:
+    // The config must be validated and outlive the engine.
+    Engine(const ClusterConfig& config, Detector& detector, EngineOptions options = {});
+    ~Engine() override;
+    Engine(const Engine&) = delete;
+    Engine& operator=(const Engine&) = delete;
+
+    const Topology& topology() const noexcept { return topology_; }
+
+    // The transport of local adapter `local` (Topology::local_adapters order). Not owned.
+    void attach_transport(std::uint32_t local, Transport& transport);
+    std::span<Transport* const> transports() const noexcept { return transports_; }
+
+    // Arms the beat timers; every local adapter must have a transport. Empty string on success.
+    [[nodiscard]] std::string start(Nanos now);
+    bool started() const noexcept { return started_; }
+
+    // Single-thread mode: one receive burst from every transport, then tick. True if it did work.
+    bool poll(Nanos now) noexcept;
+
+    // Validates and records one received datagram (any thread mode, engine thread only).
+    void ingest(std::uint32_t local, const RxRecord& record) noexcept;
+
+    // Sends due beats and lets the detector decide. True if anything was sent or decided.
+    bool tick(Nanos now) noexcept;
+
+    // When tick() next has work, or TimerWheel::never.
+    Nanos next_deadline() const noexcept;
+
+    // Consumer side of the event queue: safe from one other thread.
+    bool next_event(Event& out) noexcept { return events_.pop(out); }
+
+    // Graceful stop: sends `copies` LEAVING beats on every adapter at once, so peers report
+    // NODE_LEFT instead of NODE_DOWN. The engine should not be ticked afterwards.
+    void leave(Nanos now, std::uint32_t copies = 3) noexcept;
+
+    std::uint32_t incarnation() const noexcept { return incarnation_; }
+    const EngineCounters& counters() const noexcept { return counters_; }
+    const PathTracker& tracker(PathIndex path) const noexcept { return paths_[path].tracker; }
+    PathState path_state(PathIndex path) const noexcept { return detector_.path_state(path); }
+
+private:
+    struct PathRuntime {
+        PathTracker tracker;
+        std::uint64_t tx_seq = 0;          // unicast: our sequence on this path
+        std::uint64_t echo_seq = 0;        // the newest beat heard on this path, to echo back
+        std::uint64_t echo_tx_time_ns = 0;
+        Nanos echo_rx_ns = 0;
+    };
+    struct LocalRuntime {
+        Timer tx_timer;
+        Transport* transport = nullptr;
+        std::uint64_t tx_seq = 0;          // multicast: one sequence for the whole group
+        std::uint32_t echo_cursor = 0;     // multicast: the next path whose beat we echo
+        Nanos interval_ns = 0;
+        Nanos hears_us_window_ns = 0;      // how old an echo of ours may be to prove two-way
+        std::vector<TxRecord> tx_batch;    // sized at start: one record per path
+    };
+    struct PeerRuntime {
+        std::uint32_t incarnation = 0;
+        std::uint32_t previous_incarnation = 0;
+    };
+
+    void emit(const Event& event) noexcept override;
+    void send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noexcept;
+    void fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now, std::uint16_t flags) const;
+    void set_echo(wire::Beat& beat, PathIndex path, Nanos now) const noexcept;
+    std::size_t encode_into(const wire::Beat& beat, TxRecord& record) const noexcept;
+    void drop(DropReason reason) noexcept { ++counters_.dropped[static_cast<std::size_t>(reason)]; }
+    void restart_peer(PeerIndex peer, std::uint32_t incarnation, Nanos rx_ns) noexcept;
+
+    const ClusterConfig& config_;
+    Topology topology_;
+    Detector& detector_;
+    EngineOptions options_;
+    std::uint32_t incarnation_;
+    bool started_ = false;
+
+    TimerWheel wheel_;
+    std::vector<LocalRuntime> locals_;
+    std::vector<Transport*> transports_;
+    std::vector<PathRuntime> paths_;
+    std::vector<PeerRuntime> peers_;
+    std::vector<RxRecord> rx_burst_;
+    boost::lockfree::spsc_queue<Event> events_;
+    EngineCounters counters_;
+};
+
+// A random non-zero incarnation (getrandom).
+std::uint32_t random_incarnation() noexcept;
+
+}  // namespace hb

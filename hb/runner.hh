@@ -1,0 +1,69 @@
+// Run loops that drive an Engine on real time. SingleThreadRunner receives, ticks and sleeps on
+// one thread (the default, and what a two-core machine runs best); ThreadedRunner adds a receive
+// thread that feeds the engine thread through a bounded lock-free queue.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+#include "hb/engine.hh"
+
+namespace hb {
+
+struct RunnerCounters {
+    std::uint64_t loops = 0;
+    std::uint64_t wakeups = 0;
+    std::uint64_t rx_queue_full = 0;  // threaded: datagrams dropped because the engine lagged
+};
+
+// Called on the engine thread after every loop iteration (e.g. to drain events).
+using AfterPoll = std::function<void()>;
+
+class SingleThreadRunner {
+public:
+    explicit SingleThreadRunner(Engine& engine);
+    ~SingleThreadRunner();
+    SingleThreadRunner(const SingleThreadRunner&) = delete;
+    SingleThreadRunner& operator=(const SingleThreadRunner&) = delete;
+
+    // Runs until `stop` is set (checked at least every `max_sleep_ns`).
+    void run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
+             Nanos max_sleep_ns = 50 * nanos_per_ms);
+    const RunnerCounters& counters() const noexcept { return counters_; }
+
+private:
+    Engine& engine_;
+    int epoll_fd_ = -1;
+    RunnerCounters counters_;
+};
+
+class ThreadedRunner {
+public:
+    ThreadedRunner(Engine& engine, std::size_t queue_capacity = 8192);
+    ~ThreadedRunner();
+    ThreadedRunner(const ThreadedRunner&) = delete;
+    ThreadedRunner& operator=(const ThreadedRunner&) = delete;
+
+    // Starts the receive thread, runs the engine on the calling thread until `stop`, joins.
+    void run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
+             Nanos max_sleep_ns = 50 * nanos_per_ms);
+    RunnerCounters counters() const noexcept;
+
+private:
+    struct Item {
+        std::uint32_t local = 0;
+        RxRecord record;
+    };
+    void receive_loop(const std::atomic<bool>& stop) noexcept;
+
+    Engine& engine_;
+    boost::lockfree::spsc_queue<Item> queue_;
+    int rx_epoll_fd_ = -1;
+    int wake_fd_ = -1;       // eventfd: the receive thread wakes the engine thread
+    int engine_epoll_fd_ = -1;
+    std::atomic<std::uint64_t> rx_queue_full_{0};
+    RunnerCounters counters_;
+};
+
+}  // namespace hb

@@ -1,0 +1,209 @@
+// The path state machine and node verdicts, driven observation by observation on a manual clock.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "policy/node_detector.hh"
+#include "tests/support/test_cluster.hh"
+
+namespace hb::policy {
+namespace {
+
+constexpr Timing fast{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_count = 2};
+constexpr Nanos timeout = 30 * nanos_per_ms;
+
+struct RecordingSink final : EventSink {
+    std::vector<Event> events;
+    void emit(const Event& event) noexcept override { events.push_back(event); }
+};
+
+class NodeDetectorTest : public ::testing::Test {
+protected:
+    NodeDetectorTest()
+        : config_([] {
+              ClusterConfig config = test::make_cluster_config(3, 2, NetworkMode::unicast, fast);
+              config.local_node = 1;
+              return config;
+          }()),
+          topology_(config_) {
+        detector_.attach(topology_, now_);
+    }
+
+    // Path from local adapter `network` to node `peer`.
+    PathIndex path_to(NodeId peer, NetworkIndex network) const {
+        return topology_.find_path(network, peer, static_cast<AdapterIndex>(network));
+    }
+    void beat(PathIndex path, bool hears_us = true, bool leaving = false) {
+        ++consecutive_[path];
+        detector_.on_beat(BeatObservation{.path = path,
+                                          .rx_ns = now_,
+                                          .peer_timeout_ns = timeout,
+                                          .consecutive = consecutive_[path],
+                                          .peer_hears_us = hears_us,
+                                          .leaving = leaving});
+    }
+    void tick() { detector_.tick(now_, sink_); }
+    void advance(Nanos delta) {
+        now_ += delta;
+        tick();
+    }
+    // Beats every interval on the given paths for `duration`.
+    void beat_for(std::initializer_list<PathIndex> paths, Nanos duration) {
+        for (Nanos t = 0; t < duration; t += fast.interval_ns) {
+            for (const PathIndex p : paths) {
+                beat(p);
+            }
+            advance(fast.interval_ns);
+        }
+    }
+    std::size_t count(EventKind kind, NodeId node) const {
+        std::size_t n = 0;
+        for (const Event& e : sink_.events) {
+            n += e.kind == kind && e.node == node ? 1 : 0;
+        }
+        return n;
+    }
+
+    ClusterConfig config_;
+    Topology topology_;
+    NodeDetector detector_;
+    RecordingSink sink_;
+    Nanos now_ = nanos_per_s;
+    std::array<std::uint32_t, 16> consecutive_{};
+};
+
+TEST_F(NodeDetectorTest, APathNeedsTwoWayContactAndUpCountBeatsToComeUp) {
+    const PathIndex p = path_to(2, 0);
+    beat(p, /*hears_us=*/false);
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::init);
+    beat(p, false);
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::init) << "the peer has not shown it hears us";
+    beat(p, true);
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::up);
+    EXPECT_EQ(count(EventKind::node_up, 2), 1U);
+}
+
+TEST_F(NodeDetectorTest, APathExpiresExactlyAtIntervalTimesMultiplier) {
+    const PathIndex p = path_to(2, 0);
+    beat(p);
+    beat(p);
+    tick();
+    ASSERT_EQ(detector_.path_state(p), PathState::up);
+    const Nanos last = now_;
+    now_ = last + timeout - 1;
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::up);
+    now_ = last + timeout;
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::down);
+}
+
+TEST_F(NodeDetectorTest, ABeatPushesTheExpiryOut) {
+    const PathIndex p = path_to(2, 0);
+    beat(p);
+    beat(p);
+    tick();
+    advance(25 * nanos_per_ms);
+    beat(p);
+    const Nanos last = now_;
+    advance(timeout - 1);
+    EXPECT_EQ(detector_.path_state(p), PathState::up);
+    now_ = last + timeout;
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::down);
+}
+
+TEST_F(NodeDetectorTest, NodeDownOnlyWhenEveryPathIsDownWithTheLatencyOfTheLastBeat) {
+    const PathIndex a = path_to(2, 0);
+    const PathIndex b = path_to(2, 1);
+    beat_for({a, b}, 50 * nanos_per_ms);
+    ASSERT_EQ(count(EventKind::node_up, 2), 1U);
+    beat_for({b}, 100 * nanos_per_ms);  // network 0 silent: one path down, node still up
+    EXPECT_EQ(detector_.path_state(a), PathState::down);
+    EXPECT_EQ(count(EventKind::node_down, 2), 0U);
+    const Nanos last_beat = now_ - fast.interval_ns;
+    advance(100 * nanos_per_ms);
+    ASSERT_EQ(count(EventKind::node_down, 2), 1U);
+    const Event& down = sink_.events.back();
+    EXPECT_EQ(down.kind, EventKind::node_down);
+    EXPECT_EQ(down.latency_ns, down.t_ns - last_beat);
+    EXPECT_EQ(down.evidence, evidence::paths);
+}
+
+TEST_F(NodeDetectorTest, AntiFlapAPathThatWentDownNeedsUpCountBeatsInARow) {
+    const PathIndex p = path_to(2, 0);
+    beat_for({p}, 50 * nanos_per_ms);
+    advance(100 * nanos_per_ms);
+    ASSERT_EQ(detector_.path_state(p), PathState::down);
+    consecutive_[p] = 0;  // the gap broke the run
+    beat(p);
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::init);
+    consecutive_[p] = 0;  // another gap: the run starts again
+    beat(p);
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::init);
+    beat(p);
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::up);
+    EXPECT_EQ(detector_.counters().path_down, 1U);
+    EXPECT_EQ(detector_.counters().path_up, 2U);
+}
+
+TEST_F(NodeDetectorTest, ARestartResetsPathsWithoutAFalseNodeDown) {
+    const PathIndex a = path_to(2, 0);
+    const PathIndex b = path_to(2, 1);
+    beat_for({a, b}, 50 * nanos_per_ms);
+    detector_.on_peer_restart(topology_.peer_of(2), now_);
+    consecutive_[a] = consecutive_[b] = 0;
+    tick();
+    EXPECT_EQ(count(EventKind::node_restarted, 2), 1U);
+    EXPECT_EQ(detector_.path_state(a), PathState::init);
+    beat_for({a, b}, 50 * nanos_per_ms);
+    EXPECT_EQ(detector_.path_state(a), PathState::up);
+    EXPECT_EQ(count(EventKind::node_down, 2), 0U);
+    EXPECT_EQ(count(EventKind::node_up, 2), 1U) << "it never stopped being up";
+}
+
+TEST_F(NodeDetectorTest, ARestartThatNeverCompletesTheHandshakeEndsInNodeDown) {
+    const PathIndex a = path_to(2, 0);
+    beat_for({a}, 50 * nanos_per_ms);
+    detector_.on_peer_restart(topology_.peer_of(2), now_);
+    advance(100 * nanos_per_ms);
+    EXPECT_EQ(count(EventKind::node_restarted, 2), 1U);
+    EXPECT_EQ(count(EventKind::node_down, 2), 1U);
+}
+
+TEST_F(NodeDetectorTest, LeavingIsReportedOnceAndTheSilenceAfterItIsNotADeath) {
+    const PathIndex a = path_to(3, 0);
+    beat_for({a}, 50 * nanos_per_ms);
+    beat(a, true, /*leaving=*/true);
+    beat(a, true, true);
+    advance(200 * nanos_per_ms);
+    EXPECT_EQ(count(EventKind::node_left, 3), 1U);
+    EXPECT_EQ(count(EventKind::node_down, 3), 0U);
+    // Back with a new life: reported as restarted and up again.
+    detector_.on_peer_restart(topology_.peer_of(3), now_);
+    consecutive_[a] = 0;
+    beat_for({a}, 50 * nanos_per_ms);
+    EXPECT_EQ(count(EventKind::node_restarted, 3), 1U);
+    EXPECT_EQ(count(EventKind::node_up, 3), 2U);
+}
+
+TEST_F(NodeDetectorTest, NextDeadlineIsThePathExpiry) {
+    const PathIndex p = path_to(2, 0);
+    beat(p);
+    EXPECT_EQ(detector_.next_deadline(), 0) << "an arrival is due at once";
+    tick();
+    EXPECT_EQ(detector_.next_deadline(), now_ + timeout);
+}
+
+TEST_F(NodeDetectorTest, AllLocalAdaptersAreUpWithoutALinkWatch) {
+    EXPECT_EQ(detector_.local_adapter_states(), 0b11U);
+}
+
+}  // namespace
+}  // namespace hb::policy

@@ -1,0 +1,154 @@
+// hbd: runs one hb node from a TOML configuration and writes its verdicts as JSON lines.
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "build_config.hh"
+#include "tools/node/config.hh"
+#include "tools/node/node.hh"
+
+namespace {
+
+constexpr int exit_ok = 0;
+constexpr int exit_usage = 2;
+
+std::atomic<bool> stop_requested{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+extern "C" void on_stop_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+
+void install_signal_handlers() {
+    struct sigaction action{};
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, nullptr);
+    sigaction(SIGINT, &action, nullptr);
+    // A closed event pipe must not kill a heartbeat daemon (peers would see a node death).
+    std::signal(SIGPIPE, SIG_IGN);
+    std::signal(SIGHUP, SIG_IGN);
+}
+
+// Writes whole lines with one write(2) each, so a reader never sees half an event.
+class EventWriter {
+public:
+    explicit EventWriter(int fd) : fd_(fd) {}
+    void write_line(std::string line) {
+        line.push_back('\n');
+        std::size_t done = 0;
+        while (done < line.size()) {
+            const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
+            if (n < 0) {
+                if (errno == EINTR) {
+                    continue;
+                }
+                ++lost_;
+                return;
+            }
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    std::uint64_t lost() const noexcept { return lost_; }
+
+private:
+    int fd_;
+    std::uint64_t lost_ = 0;
+};
+
+void log_line(const std::string& text) { fmt::print(stderr, "hbd: {}\n", text); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"hbd: hb heartbeat daemon. Runs one cluster node and reports failures."};
+    std::string config_path;
+    std::string events_path;
+    bool check_only = false;
+    app.add_option("-c,--config", config_path, "configuration file (TOML)")->required();
+    app.add_option("--events", events_path,
+                   "write one JSON line per event to PATH ('-' for standard output)");
+    app.add_flag("--check", check_only, "validate the configuration and exit (0 ok, 2 errors)");
+    app.set_version_flag("--version", std::string("hbd ") + HB_VERSION);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& error) {
+        const int code = app.exit(error);
+        return code == 0 ? exit_ok : exit_usage;
+    }
+
+    hb::node::ConfigResult loaded = hb::node::load_config(config_path);
+    if (!loaded.errors.empty()) {
+        std::fputs(hb::node::format_errors(config_path, loaded.errors).c_str(), stderr);
+        return exit_usage;
+    }
+    for (const std::string& warning : loaded.warnings) {
+        log_line("warning: " + warning);
+    }
+    if (check_only) {
+        fmt::print("{}: configuration is valid\n", config_path);
+        return exit_ok;
+    }
+
+    int events_fd = -1;
+    if (events_path == "-") {
+        events_fd = STDOUT_FILENO;
+    } else if (!events_path.empty()) {
+        events_fd = ::open(events_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (events_fd < 0) {
+            log_line(fmt::format("cannot open events file {}: {}", events_path,
+                                 std::strerror(errno)));
+            return exit_usage;
+        }
+    }
+
+    auto created = hb::node::Node::create(std::move(*loaded.settings));
+    if (auto* error = std::get_if<std::string>(&created)) {
+        log_line(*error);
+        return exit_usage;
+    }
+    hb::node::Node& node = *std::get<std::unique_ptr<hb::node::Node>>(created);
+    const hb::ClusterConfig& cluster = node.settings().cluster;
+    const hb::Topology& topology = node.engine().topology();
+
+    install_signal_handlers();
+    for (const std::string& line : hb::node::apply_process_settings(node.settings().process)) {
+        log_line(line);
+    }
+    if (std::string error = node.start(hb::monotonic_now()); !error.empty()) {
+        log_line(error);
+        return exit_usage;
+    }
+    log_line(fmt::format("node {} ({}) of cluster {} started: incarnation {:#010x}, {} adapters, "
+                         "{} paths, {} peers",
+                         cluster.local_node, topology.node_name(cluster.local_node),
+                         cluster.cluster_id, node.engine().incarnation(),
+                         topology.local_adapters().size(), topology.paths().size(),
+                         topology.peers().size()));
+
+    EventWriter writer(events_fd);
+    hb::Engine& engine = node.engine();
+    const auto drain_events = [&] {
+        hb::Event event;
+        while (engine.next_event(event)) {
+            if (events_fd >= 0) {
+                writer.write_line(hb::event_to_json(event, cluster));
+            }
+        }
+    };
+    node.run(stop_requested, drain_events);
+
+    engine.leave(hb::monotonic_now());
+    drain_events();
+    const hb::EngineCounters& counters = engine.counters();
+    log_line(fmt::format("stopping: sent {} beats, accepted {}, dropped {}, events {} (lost {})",
+                         counters.beats_sent, counters.beats_accepted, counters.dropped_total(),
+                         counters.events_emitted, counters.events_lost + writer.lost()));
+    return exit_ok;
+}

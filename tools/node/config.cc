@@ -1,0 +1,1088 @@
+// Reads an hbd configuration (DESIGN §9): TOML text into the cluster model plus process settings,
+// collecting every problem with its line so that `hbd --check` can list them all at once.
+#include "tools/node/config.hh"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <toml++/toml.h>
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <initializer_list>
+#include <limits>
+#include <map>
+#include <set>
+#include <span>
+
+#include "hb/mac.hh"
+#include "policy/timing.hh"
+
+namespace hb::node {
+namespace {
+
+constexpr std::size_t key_file_min_bytes = 16;
+// A key file is a few dozen bytes; a large one is almost certainly the wrong path.
+constexpr std::size_t key_file_max_bytes = 1 << 20;
+constexpr std::size_t config_max_bytes = 16 << 20;
+// toml++ builds and destroys nested tables recursively, so a document of a hundred thousand dotted
+// key parts overflows the stack. Every level of nesting costs at least one '.', '[' or '{', so
+// capping their count bounds the depth far below that, while leaving room for thousands of nodes.
+constexpr std::size_t nesting_characters_max = 16384;
+constexpr std::size_t ifname_max_chars = 15;  // IFNAMSIZ - 1
+constexpr std::size_t shown_chars_max = 64;
+constexpr std::int64_t node_id_max = std::numeric_limits<NodeId>::max();
+constexpr std::size_t networks_max = std::numeric_limits<NetworkIndex>::max();
+constexpr double interval_ms_min = 0.1;
+constexpr double interval_ms_max = 60000;
+
+using Keys = std::initializer_list<std::string_view>;
+
+std::uint32_t line_of(const toml::node& node) {
+    return node.source().begin.line;
+}
+
+std::uint32_t line_of(const toml::key& key) {
+    return key.source().begin.line;
+}
+
+// A value as the operator should see it in a message: quoted, control bytes escaped, and cut short
+// (at a character boundary) so that a garbage line does not flood the terminal.
+std::string shown(std::string_view text) {
+    std::string out = "\"";
+    std::size_t count = 0;
+    for (char c : text) {
+        const auto byte = static_cast<unsigned char>(c);
+        const bool continuation = (byte & 0xC0U) == 0x80U;
+        if (count >= shown_chars_max && !continuation) {
+            out += "...";
+            break;
+        }
+        if (byte < 0x20U || byte == 0x7FU) {
+            std::array<char, 8> escaped{};
+            std::snprintf(escaped.data(), escaped.size(), "\\x%02x", static_cast<unsigned>(byte));
+            out += escaped.data();
+        } else if (c == '"' || c == '\\') {
+            out += '\\';
+            out += c;
+        } else {
+            out += c;
+        }
+        if (!continuation) {
+            ++count;
+        }
+    }
+    out += '"';
+    return out;
+}
+
+std::string number_text(double value) {
+    std::array<char, 64> buffer{};
+    const auto [end, ec] = std::to_chars(buffer.data(), buffer.data() + buffer.size(), value);
+    if (ec != std::errc{}) {
+        return "?";
+    }
+    return std::string(buffer.data(), end);
+}
+
+std::string_view type_name(toml::node_type type) {
+    switch (type) {
+        case toml::node_type::table:
+            return "table";
+        case toml::node_type::array:
+            return "array";
+        case toml::node_type::string:
+            return "string";
+        case toml::node_type::integer:
+            return "integer";
+        case toml::node_type::floating_point:
+            return "float";
+        case toml::node_type::boolean:
+            return "boolean";
+        case toml::node_type::date:
+            return "date";
+        case toml::node_type::time:
+            return "time";
+        case toml::node_type::date_time:
+            return "date-time";
+        case toml::node_type::none:
+            break;
+    }
+    return "nothing";
+}
+
+// "string \"x\"", "integer 5", "table": the type and, for a scalar, its value.
+std::string described(const toml::node& node) {
+    std::string out(type_name(node.type()));
+    if (const auto* text = node.as_string()) {
+        out += ' ' + shown(text->get());
+    } else if (const auto* integer = node.as_integer()) {
+        out += ' ' + std::to_string(integer->get());
+    } else if (const auto* floating = node.as_floating_point()) {
+        out += ' ' + number_text(floating->get());
+    } else if (const auto* boolean = node.as_boolean()) {
+        out += boolean->get() ? " true" : " false";
+    }
+    return out;
+}
+
+// Edit distance counting a swap of neighbours as one edit (optimal string alignment), for
+// "did you mean" hints on misspelt keys: "prot" is one edit from "port".
+std::size_t edit_distance(std::string_view a, std::string_view b) {
+    const std::size_t width = b.size() + 1;
+    std::vector<std::size_t> before(width);    // row i - 2
+    std::vector<std::size_t> previous(width);  // row i - 1
+    std::vector<std::size_t> current(width);
+    for (std::size_t j = 0; j < width; ++j) {
+        previous[j] = j;
+    }
+    for (std::size_t i = 1; i <= a.size(); ++i) {
+        current[0] = i;
+        for (std::size_t j = 1; j < width; ++j) {
+            const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
+            current[j] = std::min({previous[j] + 1, current[j - 1] + 1, previous[j - 1] + cost});
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) {
+                current[j] = std::min(current[j], before[j - 2] + 1);
+            }
+        }
+        before.swap(previous);
+        previous.swap(current);
+    }
+    return previous[b.size()];
+}
+
+// Reads a whole file. Returns an error text (strerror or a size problem) or nothing on success.
+// `regular_only` refuses FIFOs and devices without blocking on them (a key file must be a file);
+// the configuration itself may come from a pipe such as /dev/stdin.
+std::optional<std::string> read_file(const std::filesystem::path& path, std::size_t max_bytes,
+                                     bool regular_only, std::string& bytes) {
+    const int flags = O_RDONLY | O_CLOEXEC | O_NOCTTY | (regular_only ? O_NONBLOCK : 0);
+    const int fd = ::open(path.c_str(), flags);
+    if (fd < 0) {
+        return std::string(std::strerror(errno));
+    }
+    struct stat status {};
+    std::optional<std::string> problem;
+    if (::fstat(fd, &status) != 0) {
+        problem = std::strerror(errno);
+    } else if (S_ISDIR(status.st_mode)) {
+        problem = std::strerror(EISDIR);
+    } else if (regular_only && !S_ISREG(status.st_mode)) {
+        problem = "not a regular file";
+    }
+    std::array<char, 65536> chunk{};
+    while (!problem) {
+        const ssize_t count = ::read(fd, chunk.data(), chunk.size());
+        if (count < 0) {
+            if (errno == EINTR) {
+                continue;
+            }
+            problem = std::strerror(errno);
+        } else if (count == 0) {
+            break;
+        } else if (bytes.size() + static_cast<std::size_t>(count) > max_bytes) {
+            problem = "larger than " + std::to_string(max_bytes) + " bytes";
+        } else {
+            bytes.append(chunk.data(), static_cast<std::size_t>(count));
+        }
+    }
+    ::close(fd);
+    explicit_bzero(chunk.data(), chunk.size());  // the chunk may hold key material
+    return problem;
+}
+
+bool starts_key(char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-' || c == '"' || c == '\'';
+}
+
+bool is_blank(char c) {
+    return c == ' ' || c == '\t';
+}
+
+bool is_ascii(char c) {
+    return static_cast<unsigned char>(c) < 0x80U;
+}
+
+// The character after a table header's '[' or '[[' (and blanks), when it can start neither a key
+// nor the ']' toml++ reports itself; nothing when the header is fine.
+std::optional<char> header_without_key(std::string_view text, std::size_t at) {
+    const auto skip_blanks = [&] {
+        const std::size_t start = at;
+        while (at < text.size() && is_blank(text[at])) {
+            ++at;
+        }
+        return at != start;
+    };
+    ++at;  // the '['
+    const bool blank_after_bracket = skip_blanks();
+    if (at < text.size() && text[at] == '[' && !blank_after_bracket) {
+        ++at;
+        skip_blanks();
+    }
+    if (at < text.size() && text[at] != ']' && !starts_key(text[at])) {
+        return text[at];
+    }
+    return std::nullopt;
+}
+
+// Inputs that toml++ 3.3 cannot be trusted with, found before it sees them. Each would abort a
+// build with assertions, and is undefined behaviour (a broken assumption or an "unreachable"
+// branch) in one without:
+// - nesting deep enough to overflow the stack (see nesting_characters_max);
+// - a table header whose '[' or '[[' is followed by neither a key nor ']', e.g. "[=" or "[[[1]]]"
+//   (fixed upstream in marzer/tomlplusplus#301);
+// - a non-ASCII character where toml++ asks whether it is whitespace: outside strings and
+//   comments (never valid TOML 1.0), or right after a backslash in a multi-line basic string
+//   (marzer/tomlplusplus#190). Inside strings and comments any character is fine.
+// The scan follows strings and comments only as far as needed to know where they are.
+std::optional<ConfigError> unsafe_for_parser(std::string_view text) {
+    const auto nesting_characters = static_cast<std::size_t>(std::count_if(
+        text.begin(), text.end(), [](char c) { return c == '.' || c == '[' || c == '{'; }));
+    if (nesting_characters > nesting_characters_max) {
+        return ConfigError{
+            0, "the configuration holds more than " + std::to_string(nesting_characters_max) +
+                   " '.', '[' and '{' characters; this bound on nesting keeps reading it safe"};
+    }
+    enum class State : std::uint8_t { normal, comment, basic, literal, multi_basic, multi_literal };
+    State state = State::normal;
+    constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";
+    std::size_t at = text.starts_with(byte_order_mark) ? byte_order_mark.size() : 0;
+    std::uint32_t line = 1;
+    bool line_start = true;  // only blanks so far on this line, outside any string
+    const auto closes = [&](std::string_view quotes) {
+        if (text.substr(at, quotes.size()) != quotes) {
+            return false;
+        }
+        at += quotes.size();
+        // A multi-line string may end with one or two quotes of its own before the delimiter.
+        for (int extra = 0; extra < 2 && at < text.size() && text[at] == quotes[0]; ++extra) {
+            ++at;
+        }
+        state = State::normal;
+        return true;
+    };
+    while (at < text.size()) {
+        const char c = text[at];
+        if (c == '\n') {
+            ++line;
+            line_start = state != State::multi_basic && state != State::multi_literal;
+            if (line_start) {
+                state = State::normal;  // a single-line string ends here (toml++ reports it)
+            }
+            ++at;
+            continue;
+        }
+        switch (state) {
+            case State::normal:
+                if (is_blank(c)) {
+                    ++at;
+                    continue;
+                }
+                if (line_start && c == '[') {
+                    if (auto seen = header_without_key(text, at)) {
+                        return ConfigError{line,
+                                           "TOML syntax: a table header needs a key after '[', "
+                                           "saw " +
+                                               shown(std::string_view(&*seen, 1))};
+                    }
+                }
+                line_start = false;
+                if (!is_ascii(c)) {
+                    return ConfigError{line,
+                                       "TOML syntax: a non-ASCII character outside a string or "
+                                       "comment"};
+                }
+                if (c == '#') {
+                    state = State::comment;
+                } else if (c == '"') {
+                    state = text.substr(at, 3) == "\"\"\"" ? State::multi_basic : State::basic;
+                    at += state == State::multi_basic ? 2 : 0;
+                } else if (c == '\'') {
+                    state = text.substr(at, 3) == "'''" ? State::multi_literal : State::literal;
+                    at += state == State::multi_literal ? 2 : 0;
+                }
+                ++at;
+                continue;
+            case State::comment:
+                ++at;
+                continue;
+            case State::basic:
+                if (c == '\\' && at + 1 < text.size() && text[at + 1] != '\n') {
+                    ++at;  // the escaped character cannot end the string
+                } else if (c == '"') {
+                    state = State::normal;
+                }
+                ++at;
+                continue;
+            case State::literal:
+                if (c == '\'') {
+                    state = State::normal;
+                }
+                ++at;
+                continue;
+            case State::multi_basic:
+                if (c == '\\') {
+                    // toml++ asks whether the characters after a backslash are whitespace, up to
+                    // the first that is not, across line breaks.
+                    std::size_t next = at + 1;
+                    bool whitespace_follows = false;
+                    while (next < text.size() &&
+                           (is_blank(text[next]) || text[next] == '\n' || text[next] == '\r')) {
+                        line += text[next] == '\n' ? 1 : 0;
+                        whitespace_follows = true;
+                        ++next;
+                    }
+                    if (next < text.size() && !is_ascii(text[next])) {
+                        return ConfigError{
+                            line,
+                            "a non-ASCII character right after a backslash in a multi-line "
+                            "string is refused (the TOML reader of this build mishandles it); "
+                            "write it as a \\u escape"};
+                    }
+                    // An escaped character (a quote, a backslash) cannot end the string.
+                    at = whitespace_follows ? next : std::min(next + 1, text.size());
+                    continue;
+                }
+                if (!closes("\"\"\"")) {
+                    ++at;
+                }
+                continue;
+            case State::multi_literal:
+                if (!closes("'''")) {
+                    ++at;
+                }
+                continue;
+        }
+    }
+    return std::nullopt;
+}
+
+// Builds the settings from a parsed document. Each read_* step records its own errors and carries
+// on with what it could read, so that one bad value never hides the next.
+class Reader {
+public:
+    explicit Reader(const std::filesystem::path& base_dir) : base_dir_(base_dir) {}
+
+    ConfigResult read(const toml::table& root) {
+        NodeSettings settings;
+        check_root(root);
+        read_cluster(root, settings);
+        const Timing cluster_timing = read_cluster_timing(root);
+        read_networks(root, cluster_timing, settings.cluster);
+        read_nodes(root, settings.cluster);
+        read_local(root, settings.cluster);
+        read_process(root, settings.process);
+        warn_unused_networks(settings.cluster);
+
+        ConfigResult result;
+        if (errors_.empty()) {
+            result.settings = std::move(settings);
+        }
+        std::stable_sort(
+            errors_.begin(), errors_.end(),
+            [](const ConfigError& a, const ConfigError& b) { return a.line < b.line; });
+        result.errors = std::move(errors_);
+        result.warnings = std::move(warnings_);
+        return result;
+    }
+
+private:
+    void error(std::uint32_t line, std::string message) {
+        errors_.push_back(ConfigError{line, std::move(message)});
+    }
+
+    // ---- generic checks ------------------------------------------------------------------
+
+    void check_keys(const toml::table& table, Keys known, std::string_view where) {
+        for (const auto& [key, value] : table) {
+            const std::string_view name = key.str();
+            if (std::find(known.begin(), known.end(), name) != known.end()) {
+                continue;
+            }
+            std::string message = "unknown key " + shown(name) + " in " + std::string(where);
+            for (std::string_view candidate : known) {
+                // Close enough to be a typo, not so loose that "x" suggests "id".
+                const std::size_t allowed = std::max<std::size_t>(1, candidate.size() / 4);
+                if (name.size() <= 2 * candidate.size() &&
+                    edit_distance(name, candidate) <= allowed) {
+                    message += " (did you mean \"" + std::string(candidate) + "\"?)";
+                    break;
+                }
+            }
+            error(line_of(key), std::move(message));
+        }
+    }
+
+    void type_error(const toml::node& node, std::string_view what, std::string_view expected) {
+        error(line_of(node),
+              std::string(what) + " must be " + std::string(expected) + ", got " + described(node));
+    }
+
+    void missing(const toml::table& table, std::string_view what) {
+        error(line_of(table), std::string(what) + " is required");
+    }
+
+    std::optional<std::int64_t> integer_in(const toml::node& node, std::string_view what,
+                                           std::int64_t min, std::int64_t max) {
+        const auto* integer = node.as_integer();
+        if (integer == nullptr) {
+            type_error(node, what, "an integer");
+            return std::nullopt;
+        }
+        const std::int64_t value = integer->get();
+        if (value < min || value > max) {
+            error(line_of(node), std::string(what) + " must be in " + std::to_string(min) + ".." +
+                                     std::to_string(max) + ", got " + std::to_string(value));
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    std::optional<std::string_view> string_of(const toml::node& node, std::string_view what) {
+        const auto* text = node.as_string();
+        if (text == nullptr) {
+            type_error(node, what, "a string");
+            return std::nullopt;
+        }
+        return std::string_view(text->get());
+    }
+
+    std::optional<std::string_view> non_empty_string(const toml::node& node,
+                                                     std::string_view what) {
+        const auto text = string_of(node, what);
+        if (text && text->empty()) {
+            error(line_of(node), std::string(what) + " must not be empty");
+            return std::nullopt;
+        }
+        return text;
+    }
+
+    // One of a few fixed words; returns its position in `choices`.
+    std::optional<std::size_t> choice(const toml::node& node, std::string_view what, Keys choices) {
+        const auto text = string_of(node, what);
+        if (!text) {
+            return std::nullopt;
+        }
+        std::size_t index = 0;
+        for (std::string_view candidate : choices) {
+            if (*text == candidate) {
+                return index;
+            }
+            ++index;
+        }
+        std::string expected;
+        index = 0;
+        for (std::string_view candidate : choices) {
+            if (index > 0) {
+                expected += index + 1 == choices.size() ? " or " : ", ";
+            }
+            expected += '"' + std::string(candidate) + '"';
+            ++index;
+        }
+        error(line_of(node), std::string(what) + " must be " + expected + ", got " + shown(*text));
+        return std::nullopt;
+    }
+
+    std::optional<bool> boolean_of(const toml::node& node, std::string_view what) {
+        const auto* boolean = node.as_boolean();
+        if (boolean == nullptr) {
+            type_error(node, what, "a boolean");
+            return std::nullopt;
+        }
+        return boolean->get();
+    }
+
+    // A top-level table such as [cluster]; nullptr when absent or not a table (reported).
+    const toml::table* section(const toml::table& root, std::string_view name) {
+        const toml::node* node = root.get(name);
+        if (node == nullptr) {
+            return nullptr;
+        }
+        if (const toml::table* table = node->as_table()) {
+            return table;
+        }
+        type_error(*node, "[" + std::string(name) + "]", "a table");
+        return nullptr;
+    }
+
+    // The tables of [[network]] or [[node]]; reports a plain [network] table or non-table items.
+    std::vector<const toml::table*> table_array(const toml::table& root, std::string_view name) {
+        std::vector<const toml::table*> tables;
+        const toml::node* node = root.get(name);
+        if (node == nullptr) {
+            return tables;
+        }
+        const toml::array* array = node->as_array();
+        if (array == nullptr) {
+            type_error(*node, name, "an array of tables (written [[" + std::string(name) + "]])");
+            return tables;
+        }
+        for (const toml::node& item : *array) {
+            if (const toml::table* table = item.as_table()) {
+                tables.push_back(table);
+            } else {
+                type_error(item, "each " + std::string(name), "a table");
+            }
+        }
+        return tables;
+    }
+
+    // ---- sections ------------------------------------------------------------------------
+
+    void check_root(const toml::table& root) {
+        for (const auto& [key, value] : root) {
+            const std::string_view name = key.str();
+            if (name == "cluster" || name == "timing" || name == "local" || name == "network" ||
+                name == "node" || name == "process") {
+                continue;
+            }
+            // Never accept and ignore a non-IP path: an operator would believe it protects them.
+            if (name == "disk") {
+                error(line_of(key),
+                      "[disk] is not supported by this build yet: the disk heartbeat module is "
+                      "not built");
+                continue;
+            }
+            if (name == "netmon") {
+                error(line_of(key),
+                      "[netmon] is not supported by this build yet: the netmon module is not "
+                      "built");
+                continue;
+            }
+            if (value.is_table()) {
+                error(line_of(key), "unknown section [" + bare_or_shown(name) + "]");
+            } else if (value.is_array_of_tables()) {
+                error(line_of(key), "unknown section [[" + bare_or_shown(name) + "]]");
+            } else {
+                error(line_of(key), "unknown top-level key " + shown(name) +
+                                        " (every key belongs to a section such as [cluster])");
+            }
+        }
+    }
+
+    static std::string bare_or_shown(std::string_view name) {
+        const bool bare = !name.empty() && std::all_of(name.begin(), name.end(), [](char c) {
+            return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '_' || c == '-';
+        });
+        return bare ? std::string(name) : shown(name);
+    }
+
+    void read_cluster(const toml::table& root, NodeSettings& settings) {
+        const toml::table* cluster = section(root, "cluster");
+        if (cluster == nullptr) {
+            if (root.get("cluster") == nullptr) {
+                error(0, "[cluster] is missing: it is required (with id)");
+            }
+            return;
+        }
+        check_keys(*cluster, {"id", "key_file"}, "[cluster]");
+        if (const toml::node* id = cluster->get("id")) {
+            if (auto value =
+                    integer_in(*id, "[cluster] id", 1, std::numeric_limits<std::int64_t>::max())) {
+                settings.cluster.cluster_id = static_cast<std::uint64_t>(*value);
+            }
+        } else {
+            missing(*cluster, "[cluster] id");
+        }
+        const toml::node* key_file = cluster->get("key_file");
+        if (key_file == nullptr) {
+            warnings_.push_back(
+                "no [cluster] key_file: beats are sent and accepted unauthenticated");
+            return;
+        }
+        read_key_file(*key_file, settings);
+    }
+
+    void read_key_file(const toml::node& node, NodeSettings& settings) {
+        const auto configured = non_empty_string(node, "[cluster] key_file");
+        if (!configured) {
+            return;
+        }
+        const std::filesystem::path path(*configured);
+        const std::filesystem::path resolved = path.is_absolute() ? path : base_dir_ / path;
+        std::string what = "[cluster] key_file " + shown(*configured);
+        if (resolved != path) {
+            what += " (" + shown(resolved.native()) + ")";
+        }
+        std::string bytes;
+        bytes.reserve(4096);  // typical key files are read without a reallocation copying them
+        const auto problem = read_file(resolved, key_file_max_bytes, true, bytes);
+        const std::size_t size = bytes.size();
+        if (!problem && size >= key_file_min_bytes) {
+            settings.cluster.key = derive_mac_key(std::span<const std::uint8_t>(
+                reinterpret_cast<const std::uint8_t*>(bytes.data()), size));
+            settings.key_file = resolved;
+        }
+        // Leave no key material in freed memory.
+        explicit_bzero(bytes.data(), size);
+        if (problem) {
+            error(line_of(node), what + " cannot be read: " + *problem);
+            return;
+        }
+        if (size < key_file_min_bytes) {
+            error(line_of(node), what + " holds " + std::to_string(size) +
+                                     " bytes; a key file needs at least " +
+                                     std::to_string(key_file_min_bytes));
+            return;
+        }
+        struct stat status {};
+        if (::stat(resolved.c_str(), &status) == 0 && (status.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+            warnings_.push_back("[cluster] key_file " + shown(resolved.native()) +
+                                " is accessible to group or others; it should be mode 0600");
+        }
+    }
+
+    // Timing keys of `table` on top of `inherited`. A profile replaces the inherited timing as a
+    // whole; interval_ms, multiplier and up_count then override single values. nullopt on error.
+    std::optional<Timing> read_timing(const toml::table& table, std::string_view where,
+                                      const Timing& inherited, bool pair_needs_profile) {
+        const std::size_t errors_before = errors_.size();
+        const std::string prefix = std::string(where) + " ";
+        Timing timing = inherited;
+        const toml::node* profile = table.get("profile");
+        const toml::node* interval = table.get("interval_ms");
+        const toml::node* multiplier = table.get("multiplier");
+        const toml::node* up_count = table.get("up_count");
+        if (profile != nullptr) {
+            if (auto name = string_of(*profile, prefix + "profile")) {
+                if (auto named = policy::timing_profile(*name)) {
+                    timing = *named;
+                } else {
+                    error(line_of(*profile), prefix +
+                                                 "profile must be \"safe\", \"fast\" or "
+                                                 "\"extreme\", got " +
+                                                 shown(*name));
+                }
+            }
+        } else if (pair_needs_profile && (interval == nullptr) != (multiplier == nullptr)) {
+            // Without a profile, half a timing would silently take the other half from "safe".
+            error(line_of(table), prefix + "sets " +
+                                      (interval != nullptr ? "interval_ms without multiplier"
+                                                           : "multiplier without interval_ms") +
+                                      ": give both, or a profile to override");
+        }
+        if (interval != nullptr) {
+            if (auto value = interval_ns(*interval, prefix + "interval_ms")) {
+                timing.interval_ns = *value;
+            }
+        }
+        if (multiplier != nullptr) {
+            if (auto value = integer_in(*multiplier, prefix + "multiplier", 1, 255)) {
+                timing.multiplier = static_cast<std::uint32_t>(*value);
+            }
+        }
+        if (up_count != nullptr) {
+            if (auto value = integer_in(*up_count, prefix + "up_count", 1, 64)) {
+                timing.up_count = static_cast<std::uint32_t>(*value);
+            }
+        }
+        if (errors_.size() != errors_before) {
+            return std::nullopt;
+        }
+        return timing;
+    }
+
+    std::optional<Nanos> interval_ns(const toml::node& node, std::string_view what) {
+        double milliseconds = 0;
+        if (const auto* integer = node.as_integer()) {
+            const std::int64_t value = integer->get();
+            if (value < 0 || value > static_cast<std::int64_t>(interval_ms_max)) {
+                error(line_of(node),
+                      std::string(what) + " must be in 0.1..60000, got " + std::to_string(value));
+                return std::nullopt;
+            }
+            milliseconds = static_cast<double>(value);
+        } else if (const auto* floating = node.as_floating_point()) {
+            milliseconds = floating->get();
+        } else {
+            type_error(node, what, "a number (integer or float)");
+            return std::nullopt;
+        }
+        // The comparisons are false for NaN, so NaN is refused here too.
+        if (!(milliseconds >= interval_ms_min && milliseconds <= interval_ms_max)) {
+            error(line_of(node),
+                  std::string(what) + " must be in 0.1..60000, got " + number_text(milliseconds));
+            return std::nullopt;
+        }
+        return static_cast<Nanos>(std::llround(milliseconds * static_cast<double>(nanos_per_ms)));
+    }
+
+    Timing read_cluster_timing(const toml::table& root) {
+        const Timing safe = *policy::timing_profile("safe");
+        const toml::table* timing = section(root, "timing");
+        if (timing == nullptr) {
+            return safe;
+        }
+        check_keys(*timing, {"profile", "interval_ms", "multiplier", "up_count"}, "[timing]");
+        // On error the networks still inherit something, and their own errors are still found.
+        return read_timing(*timing, "[timing]", safe, true).value_or(safe);
+    }
+
+    void read_networks(const toml::table& root, const Timing& cluster_timing,
+                       ClusterConfig& cluster) {
+        const std::vector<const toml::table*> tables = table_array(root, "network");
+        if (tables.empty()) {
+            if (root.get("network") == nullptr) {
+                error(0, "no [[network]]: at least one is required");
+            }
+            return;
+        }
+        if (tables.size() > networks_max) {
+            error(line_of(*tables[networks_max]),
+                  "too many [[network]] entries: at most " + std::to_string(networks_max));
+            return;
+        }
+        for (const toml::table* table : tables) {
+            const auto index = static_cast<NetworkIndex>(cluster.networks.size());
+            cluster.networks.push_back(read_network(*table, index, cluster_timing));
+        }
+    }
+
+    NetworkConfig read_network(const toml::table& table, NetworkIndex index,
+                               const Timing& cluster_timing) {
+        NetworkConfig network;
+        check_keys(table,
+                   {"name", "mode", "group", "port", "ttl", "profile", "interval_ms", "multiplier",
+                    "up_count"},
+                   "[[network]]");
+        if (const toml::node* name = table.get("name")) {
+            if (auto text = non_empty_string(*name, "[[network]] name")) {
+                network.name = std::string(*text);
+                const auto [it, inserted] =
+                    network_names_.try_emplace(network.name, NamedAt{index, line_of(*name)});
+                if (!inserted) {
+                    error(line_of(*name), "[[network]] name " + shown(*text) +
+                                              " is listed twice (first at line " +
+                                              std::to_string(it->second.line) + ")");
+                }
+            }
+        } else {
+            missing(table, "[[network]] name");
+        }
+
+        std::optional<NetworkMode> mode = NetworkMode::unicast;
+        if (const toml::node* node = table.get("mode")) {
+            const auto index_of_mode = choice(*node, "[[network]] mode", {"unicast", "multicast"});
+            mode = index_of_mode ? std::optional(static_cast<NetworkMode>(*index_of_mode))
+                                 : std::nullopt;
+        }
+        const toml::node* group = table.get("group");
+        if (mode == NetworkMode::multicast) {
+            network.mode = NetworkMode::multicast;
+            if (group == nullptr) {
+                error(line_of(table), "[[network]] group is required with mode = \"multicast\"");
+            } else if (auto text = string_of(*group, "[[network]] group")) {
+                const auto address = Ipv4::parse(*text);
+                if (!address || !address->is_multicast()) {
+                    error(line_of(*group), "[[network]] group " + shown(*text) +
+                                               " is not an IPv4 multicast address (224.0.0.0/4)");
+                } else {
+                    network.group = *address;
+                }
+            }
+        } else if (mode == NetworkMode::unicast && group != nullptr) {
+            error(line_of(*group), "[[network]] group is only valid with mode = \"multicast\"");
+        }
+
+        if (const toml::node* port = table.get("port")) {
+            if (auto value = integer_in(*port, "[[network]] port", 1, 65535)) {
+                network.port = static_cast<std::uint16_t>(*value);
+            }
+        }
+        if (const toml::node* ttl = table.get("ttl")) {
+            if (auto value = integer_in(*ttl, "[[network]] ttl", 1, 255)) {
+                network.ttl = static_cast<std::uint8_t>(*value);
+            }
+        }
+        network.timing =
+            read_timing(table, "[[network]]", cluster_timing, false).value_or(cluster_timing);
+        return network;
+    }
+
+    void read_nodes(const toml::table& root, ClusterConfig& cluster) {
+        const std::vector<const toml::table*> tables = table_array(root, "node");
+        if (tables.size() < 2 && (root.get("node") == nullptr || !tables.empty())) {
+            error(tables.empty() ? 0 : line_of(*tables.front()),
+                  "a cluster needs at least two [[node]] entries, found " +
+                      std::to_string(tables.size()));
+        }
+        for (const toml::table* table : tables) {
+            cluster.nodes.push_back(read_node(*table));
+        }
+    }
+
+    NodeConfig read_node(const toml::table& table) {
+        NodeConfig node;
+        check_keys(table, {"id", "name", "adapters"}, "[[node]]");
+        if (const toml::node* id = table.get("id")) {
+            if (auto value = integer_in(*id, "[[node]] id", 1, node_id_max)) {
+                node.id = static_cast<NodeId>(*value);
+                const auto [it, inserted] = node_ids_.try_emplace(node.id, line_of(*id));
+                if (!inserted) {
+                    error(line_of(*id), "[[node]] id " + std::to_string(node.id) +
+                                            " is listed twice (first at line " +
+                                            std::to_string(it->second) + ")");
+                }
+            }
+        } else {
+            missing(table, "[[node]] id");
+        }
+        if (const toml::node* name = table.get("name")) {
+            if (auto text = non_empty_string(*name, "[[node]] name")) {
+                node.name = std::string(*text);
+                const auto [it, inserted] = node_names_.try_emplace(node.name, line_of(*name));
+                if (!inserted) {
+                    error(line_of(*name), "[[node]] name " + shown(*text) +
+                                              " is listed twice (first at line " +
+                                              std::to_string(it->second) + ")");
+                }
+            }
+        } else {
+            missing(table, "[[node]] name");
+        }
+        const toml::node* adapters = table.get("adapters");
+        if (adapters == nullptr) {
+            missing(table, "[[node]] adapters");
+            return node;
+        }
+        const toml::array* array = adapters->as_array();
+        if (array == nullptr) {
+            type_error(*adapters, "[[node]] adapters", "an array of inline tables");
+            return node;
+        }
+        if (array->empty() || array->size() > max_adapters_per_node) {
+            error(line_of(*adapters), "[[node]] adapters must list 1.." +
+                                          std::to_string(max_adapters_per_node) +
+                                          " adapters, got " + std::to_string(array->size()));
+        }
+        for (const toml::node& item : *array) {
+            if (const toml::table* adapter = item.as_table()) {
+                node.adapters.push_back(read_adapter(*adapter));
+            } else {
+                type_error(item, "each of [[node]] adapters", "an inline table");
+            }
+        }
+        return node;
+    }
+
+    AdapterConfig read_adapter(const toml::table& table) {
+        AdapterConfig adapter;
+        check_keys(table, {"network", "ifname", "address", "transport"}, "[[node]] adapters");
+        if (const toml::node* network = table.get("network")) {
+            if (auto name = string_of(*network, "adapter network")) {
+                const auto it = network_names_.find(*name);
+                if (it == network_names_.end()) {
+                    error(line_of(*network),
+                          "adapter network " + shown(*name) + " is not a [[network]] name");
+                } else {
+                    adapter.network = it->second.index;
+                }
+            }
+        } else {
+            missing(table, "adapter network");
+        }
+        if (const toml::node* ifname = table.get("ifname")) {
+            if (auto name = non_empty_string(*ifname, "adapter ifname")) {
+                check_ifname(*ifname, *name);
+                adapter.ifname = std::string(*name);
+            }
+        } else {
+            missing(table, "adapter ifname");
+        }
+        if (const toml::node* address = table.get("address")) {
+            if (auto text = string_of(*address, "adapter address")) {
+                read_address(*address, *text, adapter);
+            }
+        } else {
+            missing(table, "adapter address");
+        }
+        if (const toml::node* transport = table.get("transport")) {
+            if (auto kind = choice(*transport, "adapter transport", {"udp", "dpdk"})) {
+                adapter.transport = static_cast<TransportKind>(*kind);
+                if (adapter.transport == TransportKind::dpdk) {
+                    error(line_of(*transport),
+                          "adapter transport \"dpdk\" is not available in this build");
+                }
+            }
+        }
+        return adapter;
+    }
+
+    // The kernel's own rule for interface names (dev_valid_name), so a bad one fails here and not
+    // at bind time on one node only.
+    void check_ifname(const toml::node& node, std::string_view name) {
+        if (name.size() > ifname_max_chars) {
+            error(line_of(node), "adapter ifname " + shown(name) + " is longer than " +
+                                     std::to_string(ifname_max_chars) + " characters");
+            return;
+        }
+        const bool bad_character = std::any_of(name.begin(), name.end(), [](char c) {
+            return c == '/' || c == ':' || c == ' ' || (c >= '\t' && c <= '\r') ||
+                   static_cast<unsigned char>(c) < 0x20U;
+        });
+        if (bad_character || name == "." || name == "..") {
+            error(line_of(node), "adapter ifname " + shown(name) +
+                                     " is not an interface name (no '/', ':' or whitespace)");
+        }
+    }
+
+    void read_address(const toml::node& node, std::string_view text, AdapterConfig& adapter) {
+        const auto address = Ipv4::parse(text);
+        if (!address) {
+            error(line_of(node), "adapter address " + shown(text) + " is not an IPv4 address");
+            return;
+        }
+        if (address->is_multicast() || address->is_unspecified()) {
+            error(line_of(node), "adapter address " + shown(text) + " is " +
+                                     (address->is_unspecified() ? "unspecified" : "multicast") +
+                                     ": it must be the adapter's own unicast address");
+            return;
+        }
+        const auto [it, inserted] = addresses_.try_emplace(address->value, line_of(node));
+        if (!inserted) {
+            error(line_of(node), "adapter address " + shown(text) +
+                                     " is listed twice (first at line " +
+                                     std::to_string(it->second) + ")");
+            return;
+        }
+        adapter.address = *address;
+    }
+
+    void read_local(const toml::table& root, ClusterConfig& cluster) {
+        const toml::table* local = section(root, "local");
+        if (local == nullptr) {
+            if (root.get("local") == nullptr) {
+                error(0, "[local] is missing: it is required (with node)");
+            }
+            return;
+        }
+        check_keys(*local, {"node"}, "[local]");
+        const toml::node* node = local->get("node");
+        if (node == nullptr) {
+            missing(*local, "[local] node");
+            return;
+        }
+        const auto* integer = node->as_integer();
+        if (integer == nullptr) {
+            type_error(*node, "[local] node", "an integer");
+            return;
+        }
+        const std::int64_t id = integer->get();
+        if (id < 1 || id > node_id_max || node_ids_.count(static_cast<NodeId>(id)) == 0) {
+            error(line_of(*node),
+                  "[local] node " + std::to_string(id) + " is not the id of a [[node]]");
+            return;
+        }
+        cluster.local_node = static_cast<NodeId>(id);
+    }
+
+    void read_process(const toml::table& root, ProcessSettings& process) {
+        const toml::table* table = section(root, "process");
+        if (table == nullptr) {
+            return;
+        }
+        check_keys(*table, {"realtime_priority", "lock_memory", "threads"}, "[process]");
+        if (const toml::node* priority = table->get("realtime_priority")) {
+            if (auto value = integer_in(*priority, "[process] realtime_priority", 0, 99)) {
+                process.realtime_priority = static_cast<int>(*value);
+            }
+        }
+        if (const toml::node* lock = table->get("lock_memory")) {
+            if (auto value = boolean_of(*lock, "[process] lock_memory")) {
+                process.lock_memory = *value;
+            }
+        }
+        if (const toml::node* threads = table->get("threads")) {
+            if (auto value = choice(*threads, "[process] threads", {"single", "threaded"})) {
+                process.threads = static_cast<ProcessSettings::Threads>(*value);
+            }
+        }
+    }
+
+    // A network that fewer than two nodes are on carries no path: legal, but likely a typo.
+    void warn_unused_networks(const ClusterConfig& cluster) {
+        if (!errors_.empty()) {
+            return;
+        }
+        std::vector<std::set<NodeId>> nodes_on(cluster.networks.size());
+        for (const NodeConfig& node : cluster.nodes) {
+            for (const AdapterConfig& adapter : node.adapters) {
+                nodes_on[adapter.network].insert(node.id);
+            }
+        }
+        for (std::size_t i = 0; i < cluster.networks.size(); ++i) {
+            if (nodes_on[i].size() < 2) {
+                warnings_.push_back("[[network]] " + shown(cluster.networks[i].name) + " has " +
+                                    std::to_string(nodes_on[i].size()) +
+                                    " node(s) on it: it carries no heartbeat path");
+            }
+        }
+    }
+
+    struct NamedAt {
+        NetworkIndex index;
+        std::uint32_t line;
+    };
+
+    std::filesystem::path base_dir_;
+    std::vector<ConfigError> errors_;
+    std::vector<std::string> warnings_;
+    std::map<std::string, NamedAt, std::less<>> network_names_;
+    std::map<NodeId, std::uint32_t> node_ids_;
+    std::map<std::string, std::uint32_t, std::less<>> node_names_;
+    std::map<std::uint32_t, std::uint32_t> addresses_;  // address -> line
+};
+
+}  // namespace
+
+ConfigResult parse_config(std::string_view toml_text, const std::filesystem::path& base_dir) {
+    if (auto problem = unsafe_for_parser(toml_text)) {
+        ConfigResult result;
+        result.errors.push_back(std::move(*problem));
+        return result;
+    }
+    toml::table root;
+    try {
+        root = toml::parse(toml_text);
+    } catch (const toml::parse_error& parse_error) {
+        ConfigResult result;
+        result.errors.push_back(
+            ConfigError{parse_error.source().begin.line,
+                        "TOML syntax: " + std::string(parse_error.description())});
+        return result;
+    }
+    return Reader(base_dir).read(root);
+}
+
+ConfigResult load_config(const std::filesystem::path& file) {
+    std::string text;
+    if (auto problem = read_file(file, config_max_bytes, false, text)) {
+        ConfigResult result;
+        result.errors.push_back(
+            ConfigError{0, "cannot read configuration " + shown(file.native()) + ": " + *problem});
+        return result;
+    }
+    return parse_config(text, file.parent_path());
+}
+
+std::string format_errors(const std::filesystem::path& file,
+                          const std::vector<ConfigError>& errors) {
+    std::string out;
+    for (const ConfigError& error : errors) {
+        out += file.native();
+        if (error.line != 0) {
+            out += ':' + std::to_string(error.line);
+        }
+        out += ": " + error.message + '\n';
+    }
+    return out;
+}
+
+}  // namespace hb::node

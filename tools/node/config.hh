@@ -1,0 +1,51 @@
+// Reading an hbd configuration (TOML, DESIGN §9) into the cluster model plus the daemon's own
+// settings. Every problem is reported with its line; nothing is silently defaulted or ignored.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "hb/model.hh"
+
+namespace hb::node {
+
+struct ConfigError {
+    std::uint32_t line = 0;  // 0 when the problem has no single line (e.g. a missing section)
+    std::string message;     // names the bad key and value
+};
+
+// Settings that belong to the process, not the cluster model.
+struct ProcessSettings {
+    // Real-time priority (SCHED_FIFO) of the engine thread; 0 runs it as a normal thread.
+    int realtime_priority = 10;
+    bool lock_memory = true;
+    // "single": one thread receives, ticks and emits; "threaded": receive threads feed the engine
+    // through lock-free queues.
+    enum class Threads : std::uint8_t { single, threaded } threads = Threads::single;
+};
+
+struct NodeSettings {
+    ClusterConfig cluster;
+    ProcessSettings process;
+    std::filesystem::path key_file;  // empty when none was configured
+};
+
+struct ConfigResult {
+    std::optional<NodeSettings> settings;  // set only when errors is empty
+    std::vector<ConfigError> errors;
+    std::vector<std::string> warnings;
+};
+
+// Parses TOML text; `base_dir` resolves relative paths (key_file). Reads the key file.
+ConfigResult parse_config(std::string_view toml_text, const std::filesystem::path& base_dir);
+// Reads and parses a file; a missing or unreadable file is an error with line 0.
+ConfigResult load_config(const std::filesystem::path& file);
+
+// "path:line: message" (or "path: message" for line 0), one error per line.
+std::string format_errors(const std::filesystem::path& file, const std::vector<ConfigError>& errors);
+
+}  // namespace hb::node

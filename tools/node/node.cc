@@ -1,0 +1,81 @@
+#include "tools/node/node.hh"
+
+#include <sched.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "transport/udp/udp_transport.hh"
+
+namespace hb::node {
+
+Node::Node(NodeSettings settings) : settings_(std::move(settings)) {}
+
+Node::~Node() = default;
+
+std::variant<std::unique_ptr<Node>, std::string> Node::create(NodeSettings settings) {
+    std::unique_ptr<Node> node{new Node(std::move(settings))};
+    const ClusterConfig& cluster = node->settings_.cluster;
+    node->engine_ = std::make_unique<Engine>(cluster, node->detector_);
+    const Topology& topology = node->engine_->topology();
+    const NodeConfig* local = cluster.find_node(cluster.local_node);
+    for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
+        const AdapterConfig& adapter = local->adapters[topology.local_adapters()[l].adapter];
+        const NetworkConfig& network = cluster.networks[adapter.network];
+        if (adapter.transport != TransportKind::udp) {
+            return "adapter " + adapter.ifname + ": transport not available in this build";
+        }
+        auto opened = transport::UdpTransport::open(transport::UdpOptions{
+            .ifname = adapter.ifname,
+            .address = adapter.address,
+            .port = network.port,
+            .mode = network.mode,
+            .group = network.group,
+            .ttl = network.ttl,
+        });
+        if (auto* error = std::get_if<std::string>(&opened)) {
+            return "network " + network.name + ": " + *error;
+        }
+        node->transports_.push_back(
+            std::move(std::get<std::unique_ptr<transport::UdpTransport>>(opened)));
+        node->engine_->attach_transport(l, *node->transports_.back());
+    }
+    return node;
+}
+
+void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll) {
+    if (settings_.process.threads == ProcessSettings::Threads::threaded) {
+        ThreadedRunner runner(*engine_);
+        runner.run(stop, after_poll);
+    } else {
+        SingleThreadRunner runner(*engine_);
+        runner.run(stop, after_poll);
+    }
+}
+
+std::vector<std::string> apply_process_settings(const ProcessSettings& settings) {
+    std::vector<std::string> report;
+    if (settings.lock_memory) {
+        if (mlockall(MCL_CURRENT | MCL_FUTURE) == 0) {
+            report.emplace_back("memory locked");
+        } else {
+            report.emplace_back(std::string("memory not locked: mlockall: ") +
+                                std::strerror(errno));
+        }
+    }
+    if (settings.realtime_priority > 0) {
+        sched_param param{};
+        param.sched_priority = settings.realtime_priority;
+        if (sched_setscheduler(0, SCHED_FIFO, &param) == 0) {
+            report.emplace_back("real-time priority SCHED_FIFO " +
+                                std::to_string(settings.realtime_priority));
+        } else {
+            report.emplace_back(std::string("real-time priority not set: sched_setscheduler: ") +
+                                std::strerror(errno));
+        }
+    }
+    return report;
+}
+
+}  // namespace hb::node
