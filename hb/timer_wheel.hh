@@ -18,6 +18,7 @@ struct Timer {
     Timer* next = nullptr;
     Nanos deadline = 0;
     std::uint32_t id = 0;       // the owner's handle, given back when the timer fires
+    std::uint32_t slot = 0;     // physical slot while armed
     bool armed = false;
 };
 
@@ -25,7 +26,7 @@ class TimerWheel {
 public:
     static constexpr Nanos never = std::numeric_limits<Nanos>::max();
 
-    // slot_count must be a power of two.
+    // slot_count must be a power of two, at least 64.
     TimerWheel(std::uint32_t slot_count, Nanos resolution_ns, Nanos start_ns);
     TimerWheel(const TimerWheel&) = delete;
     TimerWheel& operator=(const TimerWheel&) = delete;
@@ -49,9 +50,12 @@ private:
     }
     Timer& head(std::uint64_t slot) noexcept { return slots_[slot & mask_]; }
     void link(Timer& timer) noexcept;
-    static void unlink(Timer& timer) noexcept;
+    void unlink(Timer& timer) noexcept;
+    // The first slot in [from, last] holding a timer, or last + 1.
+    std::uint64_t next_occupied(std::uint64_t from, std::uint64_t last) const noexcept;
 
     std::vector<Timer> slots_;  // list heads (sentinels)
+    std::vector<std::uint64_t> occupied_;  // bit per physical slot: its list is not empty
     std::uint64_t mask_;
     Nanos resolution_ns_;
     Nanos origin_ns_;
@@ -68,21 +72,23 @@ std::uint32_t TimerWheel::advance(Nanos now, OnFire&& on_fire) noexcept {
     // A jump of more than one turn visits every slot once.
     const std::uint64_t last = std::min<std::uint64_t>(target, cursor_slot_ + mask_);
     std::uint32_t fired = 0;
-    for (std::uint64_t slot = cursor_slot_; slot <= last; ++slot) {
+    for (std::uint64_t slot = next_occupied(cursor_slot_, last); slot <= last;
+         slot = next_occupied(slot + 1, last)) {
         Timer& sentinel = head(slot);
         // Detach the list so that timers re-armed by on_fire into this slot are not revisited.
         Timer pending;
-        if (sentinel.next == &sentinel) {
-            continue;
-        }
         pending.next = sentinel.next;
         pending.prev = sentinel.prev;
         pending.next->prev = &pending;
         pending.prev->next = &pending;
         sentinel.next = sentinel.prev = &sentinel;
+        occupied_[(slot & mask_) / 64] &= ~(std::uint64_t{1} << (slot & mask_ & 63));
         while (pending.next != &pending) {
             Timer& timer = *pending.next;
-            unlink(timer);
+            // Unlinked from the detached list, which no slot owns.
+            timer.prev->next = timer.next;
+            timer.next->prev = timer.prev;
+            timer.prev = timer.next = nullptr;
             if (timer.deadline <= now) {
                 timer.armed = false;
                 --armed_count_;

@@ -27,25 +27,25 @@ TEST(TimerWheel, FiresExactlyAtTheDeadlineNotOneNanosecondBefore) {
 }
 
 TEST(TimerWheel, TimersBeyondOneTurnWaitForTheirTurn) {
-    TimerWheel wheel(8, 10, 0);  // one turn = 80 ns
+    TimerWheel wheel(64, 10, 0);  // one turn = 640 ns
     Timer near;
     Timer far;
     wheel.arm(near, 25);
-    wheel.arm(far, 25 + 80 * 3);
+    wheel.arm(far, 25 + 640 * 3);
     int fired = 0;
     const auto count = [&](Timer&) { ++fired; };
     wheel.advance(30, count);
     EXPECT_EQ(fired, 1);
-    for (Nanos t = 40; t < 25 + 240; t += 10) {
+    for (Nanos t = 40; t < 25 + 1920; t += 10) {
         wheel.advance(t, count);
     }
     EXPECT_EQ(fired, 1);
-    wheel.advance(265, count);
+    wheel.advance(25 + 1920, count);
     EXPECT_EQ(fired, 2);
 }
 
 TEST(TimerWheel, ACallbackMayReArmItsOwnTimer) {
-    TimerWheel wheel(16, 100, 0);
+    TimerWheel wheel(64, 100, 0);
     Timer periodic;
     wheel.arm(periodic, 100);
     int fired = 0;
@@ -61,7 +61,7 @@ TEST(TimerWheel, ACallbackMayReArmItsOwnTimer) {
 }
 
 TEST(TimerWheel, CancelAndReArm) {
-    TimerWheel wheel(16, 100, 0);
+    TimerWheel wheel(64, 100, 0);
     Timer a;
     Timer b;
     wheel.arm(a, 500);
@@ -78,7 +78,7 @@ TEST(TimerWheel, CancelAndReArm) {
 }
 
 TEST(TimerWheel, ADeadlineAlreadyPastFiresOnTheNextAdvance) {
-    TimerWheel wheel(16, 100, 0);
+    TimerWheel wheel(64, 100, 0);
     wheel.advance(5000, [](Timer&) {});
     Timer late;
     wheel.arm(late, 10);
@@ -111,7 +111,7 @@ TEST(TimerWheel, RandomScheduleFiresEveryTimerOnceAndNeverEarly) {
 }
 
 TEST(TimerWheel, NextDeadlineIsTheEarliest) {
-    TimerWheel wheel(32, 100, 0);
+    TimerWheel wheel(64, 100, 0);
     std::vector<Timer> timers(5);
     const Nanos deadlines[] = {9000, 150, 20'000, 151, 3000};
     for (std::size_t i = 0; i < timers.size(); ++i) {
