@@ -42,6 +42,9 @@ public:
     virtual void on_beat(const BeatObservation& beat) noexcept = 0;
     // The peer came back with a new incarnation; its paths were reset by the engine.
     virtual void on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept = 0;
+    // This node itself did not run for `stalled_ns` (descheduled, stopped, suspended): silence
+    // it measured across that gap says nothing about its peers.
+    virtual void on_local_stall(Nanos now, Nanos stalled_ns) noexcept = 0;
 
     // Makes every decision that is due at `now`, emitting verdicts into the sink.
     virtual void tick(Nanos now, EventSink& sink) noexcept = 0;

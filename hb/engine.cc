@@ -75,9 +75,11 @@ Engine::Engine(const ClusterConfig& config, Detector& detector, EngineOptions op
       peers_(topology_.peers().size()),
       rx_burst_(std::max<std::size_t>(options.rx_burst, 1)),
       events_(std::max<std::size_t>(options.event_capacity, 16)) {
+    stall_threshold_ns_ = std::numeric_limits<Nanos>::max();
     for (std::uint32_t l = 0; l < locals_.size(); ++l) {
         const LocalAdapter& adapter = topology_.local_adapters()[l];
         const Timing& timing = topology_.timing(adapter.network);
+        stall_threshold_ns_ = std::min(stall_threshold_ns_, timing.detection_ns() / 2);
         LocalRuntime& local = locals_[l];
         local.tx_timer.id = l;
         local.interval_ns = timing.interval_ns;
@@ -116,24 +118,35 @@ std::string Engine::start(Nanos now) {
 bool Engine::poll(Nanos now) noexcept {
     bool did_work = false;
     for (std::uint32_t l = 0; l < locals_.size(); ++l) {
-        const std::size_t count = locals_[l].transport->receive(rx_burst_);
-        for (std::size_t i = 0; i < count; ++i) {
-            ingest(l, rx_burst_[i]);
+        for (std::size_t burst = 0; burst < options_.max_bursts_per_poll; ++burst) {
+            const std::size_t count = locals_[l].transport->receive(rx_burst_);
+            for (std::size_t i = 0; i < count; ++i) {
+                ingest(l, rx_burst_[i]);
+            }
+            did_work = did_work || count != 0;
+            if (count < rx_burst_.size()) {
+                break;
+            }
         }
-        did_work = did_work || count != 0;
     }
     return tick(now) || did_work;
 }
 
 bool Engine::tick(Nanos now) noexcept {
+    Nanos stalled_ns = 0;
     const std::uint32_t fired = wheel_.advance(now, [&](Timer& timer) {
         LocalRuntime& local = locals_[timer.id];
+        stalled_ns = std::max(stalled_ns, now - timer.deadline);
         send_beats(timer.id, now, 0);
         // Keep the cadence: the next beat is due one interval after this one was due, unless
         // the loop fell more than an interval behind.
         const Nanos next = std::max(timer.deadline + local.interval_ns, now + 1);
         wheel_.arm(timer, next <= now ? now + local.interval_ns : next);
     });
+    if (stalled_ns >= stall_threshold_ns_) {
+        ++counters_.local_stalls;
+        detector_.on_local_stall(now, stalled_ns);
+    }
     const std::uint64_t emitted_before = counters_.events_emitted;
     detector_.tick(now, *this);
     return fired != 0 || counters_.events_emitted != emitted_before;

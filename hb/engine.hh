@@ -55,6 +55,7 @@ struct EngineCounters {
     std::uint64_t beats_sent = 0;
     std::uint64_t send_failures = 0;   // beats a transport did not take
     std::uint64_t restarts_seen = 0;
+    std::uint64_t local_stalls = 0;    // ticks that came so late the node must have been stalled
     std::uint64_t events_emitted = 0;
     std::uint64_t events_lost = 0;     // the event queue was full (the consumer fell behind)
 
@@ -66,7 +67,11 @@ struct EngineCounters {
 
 struct EngineOptions {
     std::uint32_t incarnation = 0;       // 0: a random non-zero value
-    std::size_t rx_burst = 32;           // datagrams taken from a transport per poll
+    std::size_t rx_burst = 32;           // datagrams taken from a transport per receive call
+    // Receive calls per transport in one poll: enough to drain what queued up while the engine
+    // did not run, so verdicts are made on the newest beats; bounded so a flood cannot starve
+    // ticks.
+    std::size_t max_bursts_per_poll = 16;
     std::size_t event_capacity = 4096;   // events queued for the embedder
     Nanos timer_resolution_ns = 100 * nanos_per_us;
 };
@@ -149,6 +154,9 @@ private:
     EngineOptions options_;
     std::uint32_t incarnation_;
     bool started_ = false;
+    // A beat timer this late means the engine itself did not run: half the shortest local
+    // detection window, so a stall is caught before it could expire a path falsely.
+    Nanos stall_threshold_ns_ = 0;
 
     TimerWheel wheel_;
     std::vector<LocalRuntime> locals_;

@@ -55,7 +55,7 @@ void NodeDetector::on_beat(const BeatObservation& beat) noexcept {
     // Expiry is lazy: the timer is armed once and, when it fires, re-armed at the deadline the
     // latest beat implies. A beat costs no timer operation unless the timer is idle.
     if (!path.expiry.armed) {
-        wheel_->arm(path.expiry, path.deadline());
+        wheel_->arm(path.expiry, deadline(path));
     }
     if (beat.leaving) {
         const PeerIndex peer = topology_->paths()[beat.path].peer;
@@ -85,6 +85,11 @@ void NodeDetector::on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept {
         path.consecutive = 0;
     }
     mark_peer(peer);
+}
+
+void NodeDetector::on_local_stall(Nanos now, Nanos /*stalled_ns*/) noexcept {
+    resume_ns_ = now;
+    ++counters_.local_stalls;
 }
 
 void NodeDetector::judge_path(PathIndex p) noexcept {
@@ -161,8 +166,8 @@ void NodeDetector::tick(Nanos now, EventSink& sink) noexcept {
 
     wheel_->advance(now, [&](Timer& timer) {
         PathFsm& path = paths_[timer.id];
-        if (path.deadline() > now) {
-            wheel_->arm(timer, path.deadline());
+        if (deadline(path) > now) {
+            wheel_->arm(timer, deadline(path));
             return;
         }
         if (path.state != PathState::down) {

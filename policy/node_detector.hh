@@ -3,6 +3,7 @@
 // transition and verdict is made in tick(now).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -23,13 +24,12 @@ struct PathFsm {
     bool heard = false;        // a beat arrived since the last transition was judged
     bool confirmed = false;    // the peer has shown it hears us since the path was last down
     Timer expiry;
-
-    Nanos deadline() const noexcept { return last_rx_ns + timeout_ns; }
 };
 
 struct DetectorCounters {
     std::uint64_t path_up = 0;
     std::uint64_t path_down = 0;
+    std::uint64_t local_stalls = 0;
 };
 
 class NodeDetector final : public Detector {
@@ -40,6 +40,7 @@ public:
     void attach(const Topology& topology, Nanos now) override;
     void on_beat(const BeatObservation& beat) noexcept override;
     void on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept override;
+    void on_local_stall(Nanos now, Nanos stalled_ns) noexcept override;
     void tick(Nanos now, EventSink& sink) noexcept override;
     Nanos next_deadline() const noexcept override;
     PathState path_state(PathIndex path) const noexcept override { return paths_[path].state; }
@@ -58,6 +59,11 @@ private:
         Nanos restart_rx_ns = 0;
     };
 
+    // When the path expires: its timeout after the newest beat, or after the end of the last
+    // local stall if that came later (silence across our own stall proves nothing).
+    Nanos deadline(const PathFsm& path) const noexcept {
+        return std::max(path.last_rx_ns, resume_ns_) + path.timeout_ns;
+    }
     void mark_path(PathIndex path) noexcept;
     void mark_peer(PeerIndex peer) noexcept;
     void judge_path(PathIndex path) noexcept;
@@ -72,6 +78,7 @@ private:
     std::vector<bool> path_dirty_;
     std::unique_ptr<TimerWheel> wheel_;
     std::uint32_t local_states_ = 0;
+    Nanos resume_ns_ = 0;  // when this node last resumed from a stall
     DetectorCounters counters_;
 };
 

@@ -193,6 +193,27 @@ TEST_F(NodeDetectorTest, LeavingIsReportedOnceAndTheSilenceAfterItIsNotADeath) {
     EXPECT_EQ(count(EventKind::node_up, 3), 2U);
 }
 
+TEST_F(NodeDetectorTest, ALocalStallRestartsTheSilenceClock) {
+    const PathIndex p = path_to(2, 0);
+    beat(p);
+    beat(p);
+    tick();
+    const Nanos last = now_;
+    now_ = last + 25 * nanos_per_ms;
+    detector_.on_local_stall(now_, 25 * nanos_per_ms);
+    const Nanos resumed = now_;
+    now_ = last + timeout;
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::up) << "silence across our own stall";
+    now_ = resumed + timeout - 1;
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::up);
+    now_ = resumed + timeout;
+    tick();
+    EXPECT_EQ(detector_.path_state(p), PathState::down);
+    EXPECT_EQ(detector_.counters().local_stalls, 1U);
+}
+
 TEST_F(NodeDetectorTest, NextDeadlineIsThePathExpiry) {
     const PathIndex p = path_to(2, 0);
     beat(p);

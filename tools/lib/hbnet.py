@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -204,7 +205,7 @@ class Switch(Namespace):
         self._blackholed: set[str] = set()
 
     def port_for(self, host: Host, ifname: str) -> str:
-        """The port name of a host's adapter: readable when it fits in 15 chars, unique always."""
+        """The switch-side port that a host's adapter is plugged into (to blackhole it alone)."""
         for port, (other, other_ifname) in self.ports.items():
             if other is host and other_ifname == ifname:
                 return port
@@ -235,7 +236,7 @@ class Switch(Namespace):
 class Lab:
     """Creates namespaces, links and processes under a unique prefix and always removes them.
 
-    Use as a context manager. Cleanup also runs from atexit and, through SystemExit raised by
+    Use as a context manager. Cleanup also runs from atexit and, through Terminated raised by
     the SIGTERM/SIGHUP handlers, on those signals; Ctrl-C unwinds as KeyboardInterrupt. Set
     HBNET_KEEP=1 to keep the temp dir (configs, logs, events) for a post-mortem.
     """
@@ -388,7 +389,7 @@ class Lab:
 
     @classmethod
     def _install_signal_handlers(cls) -> None:
-        """SIGTERM/SIGHUP become SystemExit so `with` blocks unwind and clean up."""
+        """SIGTERM/SIGHUP raise Terminated so `with` blocks unwind and clean up."""
         if cls._saved_handlers or not _in_main_thread():
             return
         for signum in (signal.SIGTERM, signal.SIGHUP):
@@ -406,12 +407,21 @@ class Lab:
         cls._saved_handlers.clear()
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM or SIGHUP arrived. A KeyboardInterrupt because that is what unittest lets
+    through (it records anything else, SystemExit included, as one test's error and carries on),
+    so `with` blocks and cleanups unwind and the run stops."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"{signal.Signals(signum).name} received")
+        self.signum = signum
+
+
 def _exit_on_signal(signum: int, _frame) -> None:
-    raise SystemExit(128 + signum)
+    raise Terminated(signum)
 
 
 def _in_main_thread() -> bool:
-    import threading
     return threading.current_thread() is threading.main_thread()
 
 
@@ -422,20 +432,26 @@ def _close_live_labs() -> None:
         lab.close()
 
 
-def reap_stale_namespaces() -> list[str]:
-    """Deletes namespaces left by labs whose process no longer exists (e.g. it was SIGKILLed).
+def reap_stale() -> list[str]:
+    """Removes namespaces and temp dirs left by labs whose process is gone (e.g. SIGKILLed).
 
     Only names of this module's form `hb<pid>.<n>-...` with a dead pid are touched.
     """
+    def owner_dead(name: str) -> bool:
+        head, dot, rest = name.partition(".")
+        return (bool(dot) and head.startswith("hb") and head[2:].isdigit() and "-" in rest
+                and not Path(f"/proc/{head[2:]}").exists())
+
     reaped = []
     for line in run(["ip", "netns", "list"]).stdout.decode().splitlines():
         name = line.split()[0] if line.strip() else ""
-        head, dot, _ = name.partition(".")
-        if not (dot and head.startswith("hb") and head[2:].isdigit() and "-" in name):
-            continue
-        if not Path(f"/proc/{head[2:]}").exists():
+        if owner_dead(name):
             run(["ip", "netns", "del", name], check=False)
             reaped.append(name)
+    for path in Path(tempfile.gettempdir()).glob("hb*.*-*"):
+        if path.is_dir() and owner_dead(path.name):
+            shutil.rmtree(path, ignore_errors=True)
+            reaped.append(str(path))
     return reaped
 
 
@@ -522,7 +538,8 @@ def render_config(*, cluster_id: int, local_node: int, networks: Iterable[Networ
     for network in networks:
         lines += ["[[network]]", f"name = {_toml_value(network.name)}"]
         if network.mode != "unicast":
-            lines += [f"mode = {_toml_value(network.mode)}", f"group = {_toml_value(network.group)}"]
+            lines += [f"mode = {_toml_value(network.mode)}",
+                      f"group = {_toml_value(network.group)}"]
     for node in nodes:
         adapters = ", ".join(
             "{ " + ", ".join(f"{key} = {_toml_value(getattr(adapter, key))}"
@@ -580,7 +597,7 @@ def _parse_event(path: Path, line: bytes) -> dict:
     return event
 
 
-def matches(event: dict, where: Callable[[dict], bool] | None = None, **fields) -> bool:
+def matches(event: dict, where: Callable[[dict], bool] | None = None, /, **fields) -> bool:
     """True when event has every given field value (and satisfies `where`, if given)."""
     return all(event.get(key) == value for key, value in fields.items()) and (
         where is None or where(event))
@@ -617,6 +634,7 @@ class Node:
         self.log = EventLog()
         self.process: subprocess.Popen | None = None
         self.runs = 0
+        self.run_start = 0  # index in events of the current run's first event
 
     @property
     def id(self) -> int:
@@ -725,6 +743,7 @@ class Cluster:
         if node.alive():
             raise RuntimeError(f"{name} is already running (pid {node.process.pid})")
         node.runs += 1
+        node.run_start = len(node.events)  # reads the previous run to its end
         events_path = self.lab.tmp / f"{name}.{node.runs}.events"
         node.log.follow(events_path)
         argv = [str(hbd_path()), "-c", str(node.config_path), "--events", str(events_path)]
@@ -785,7 +804,7 @@ class Cluster:
 
     # -- events --------------------------------------------------------------------------
 
-    def events(self, name: str, since: int = 0, where: Callable[[dict], bool] | None = None,
+    def events(self, name: str, /, since: int = 0, where: Callable[[dict], bool] | None = None,
                **fields) -> list[dict]:
         """The node's events from index `since` on that match the given fields."""
         return [event for event in self.nodes[name].events[since:]
@@ -795,7 +814,7 @@ class Cluster:
         """Current length of every node's event list: pass as `since` to look only after it."""
         return {name: len(node.events) for name, node in self.nodes.items()}
 
-    def wait_for(self, name: str, timeout: float = 5, since: int | dict[str, int] = 0,
+    def wait_for(self, name: str, /, timeout: float = 5, since: int | dict[str, int] = 0,
                  where: Callable[[dict], bool] | None = None, **fields) -> dict:
         """Waits until node `name` reports an event matching fields; returns that event.
 
@@ -820,15 +839,15 @@ class Cluster:
                                     where, **fields)
                 for name in names}
 
-    def wait_all_up(self, timeout: float = 10, names: Iterable[str] | None = None) -> None:
-        """Waits until each node has reported NODE_UP for every other node."""
-        names = list(self.nodes if names is None else names)
+    def wait_all_up(self, timeout: float = 10, observers: Iterable[str] | None = None) -> None:
+        """Waits until each observer (default: every node) has reported, in its current run,
+        NODE_UP for every other node."""
         deadline = time.monotonic() + timeout
-        for name in names:
-            for other in names:
-                if other != name:
-                    self.wait_for(name, max(0.0, deadline - time.monotonic()),
-                                  event="NODE_UP", node=self.nodes[other].id)
+        for name in self.nodes if observers is None else observers:
+            for other in self.others(name):
+                self.wait_for(name, max(0.0, deadline - time.monotonic()),
+                              self.nodes[name].run_start, event="NODE_UP",
+                              node=self.nodes[other].id)
 
     def _timeout_message(self, name: str, timeout: float, start: int, fields: dict) -> str:
         node = self.nodes[name]
@@ -862,10 +881,10 @@ def _unique_cluster_id(lab: Lab) -> int:
 
 
 if __name__ == "__main__":
-    # `python3 tools/lib/hbnet.py reap`: remove namespaces left by a lab that was SIGKILLed.
+    # `python3 tools/lib/hbnet.py reap`: remove what a SIGKILLed lab left behind.
     if sys.argv[1:] == ["reap"]:
-        for reaped in reap_stale_namespaces():
-            print(f"deleted {reaped}")
+        for reaped in reap_stale():
+            print(f"removed {reaped}")
     else:
         print(f"usage: {sys.argv[0]} reap", file=sys.stderr)
         sys.exit(2)

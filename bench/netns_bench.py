@@ -1,0 +1,173 @@
+#!/usr/bin/env python3
+"""End-to-end measurements in network namespaces: round trip over hb's UDP transport side by side
+with sockperf ping-pong on the same pair, and node-failure detection latency over many kills.
+
+    python3 bench/netns_bench.py rtt        [--seconds 5] [--rate 1000]
+    python3 bench/netns_bench.py detection  [--kills 50] [--timing fast]
+
+Each writes raw samples and a summary as JSON (--out, default: print only) and prints a markdown
+table. Needs root, a built tree (build/), and sockperf for the round-trip comparison.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tools" / "lib"))
+import hbnet  # noqa: E402
+
+
+def percentile(samples: list[float], p: float) -> float:
+    """Nearest rank: the smallest sample with at least p % of the samples at or below it."""
+    if not samples:
+        return math.nan
+    ordered = sorted(samples)
+    rank = max(1, math.ceil(p / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary(samples: list[float]) -> dict:
+    return {"count": len(samples), "min": percentile(samples, 0), "p50": percentile(samples, 50),
+            "p90": percentile(samples, 90), "p99": percentile(samples, 99),
+            "max": max(samples) if samples else math.nan}
+
+
+def pair(lab: hbnet.Lab) -> tuple[hbnet.Host, hbnet.Host]:
+    switch = lab.switch("sw")
+    a, b = lab.host("a"), lab.host("b")
+    lab.connect(a, switch, "eth1", "198.18.1.1/24")
+    lab.connect(b, switch, "eth1", "198.18.1.2/24")
+    return a, b
+
+
+def run_udp_rtt(lab, a, b, count: int, interval_us: int) -> dict:
+    tool = str(REPO / "build" / "bench" / "udp_rtt")
+    server = lab.spawn(b, [tool, "serve", "-I", "eth1", "-a", "198.18.1.2", "-p", "4099"])
+    time.sleep(0.2)
+    out = a.run([tool, "ping", "-I", "eth1", "-a", "198.18.1.1", "--peer", "198.18.1.2",
+                 "-p", "4099", "-c", str(count), "-i", str(interval_us)],
+                timeout=count * max(interval_us, 50) / 1e6 + 30)
+    server.send_signal(signal.SIGTERM)
+    server.wait(5)
+    return json.loads(out.stdout.decode())
+
+
+SOCKPERF_PERCENTILE = re.compile(r"--->\s+percentile\s+([\d.]+)\s+=\s+([\d.]+)")
+SOCKPERF_EDGE = re.compile(r"--->\s+<(MIN|MAX)>\s+observation\s+=\s+([\d.]+)")
+
+
+def run_sockperf(lab, a, b, seconds: int, rate: int | None) -> dict:
+    server = lab.spawn(b, ["sockperf", "server", "-i", "198.18.1.2", "-p", "11111"],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(0.3)
+    argv = ["sockperf", "ping-pong", "-i", "198.18.1.2", "-p", "11111", "-m", "112",
+            "-t", str(seconds), "--full-rtt"]
+    argv += ["--mps", str(rate)] if rate else ["--mps", "max"]
+    out = a.run(argv, timeout=seconds + 30).stdout.decode()
+    server.send_signal(signal.SIGTERM)
+    server.wait(5)
+    result = {"tool": "sockperf", "unit": "us"}
+    for p, value in SOCKPERF_PERCENTILE.findall(out):
+        result[{"50.000": "p50", "90.000": "p90", "99.000": "p99",
+                "99.900": "p99_9"}.get(p, "p" + p)] = float(value)
+    for edge, value in SOCKPERF_EDGE.findall(out):
+        result[edge.lower()] = float(value)
+    return result
+
+
+def bench_rtt(args) -> dict:
+    if shutil.which("sockperf") is None:
+        sys.exit("sockperf is not installed (apt-get install sockperf)")
+    results = {}
+    with hbnet.Lab() as lab:
+        a, b = pair(lab)
+        for label, rate in (("paced", args.rate), ("back-to-back", None)):
+            count = args.seconds * (rate or 20000)
+            interval = 1_000_000 // rate if rate else 0
+            hb = run_udp_rtt(lab, a, b, count, interval)
+            sp = run_sockperf(lab, a, b, args.seconds, rate)
+            results[label] = {"hb": hb, "sockperf": sp,
+                              "ratio_p50": hb["p50"] / sp["p50"], "ratio_p99": hb["p99"] / sp["p99"]}
+    lines = ["| mode | tool | min | p50 | p90 | p99 | p99.9 | max (us) |", "|---|---|---|---|---|---|---|---|"]
+    for label, r in results.items():
+        for tool in ("hb", "sockperf"):
+            s = r[tool]
+            lines.append(f"| {label} | {tool} | {s['min']:.1f} | {s['p50']:.1f} | {s['p90']:.1f} | "
+                         f"{s['p99']:.1f} | {s.get('p99_9', math.nan):.1f} | {s['max']:.1f} |")
+        lines.append(f"| {label} | hb / sockperf | | {r['ratio_p50']:.2f} | | {r['ratio_p99']:.2f} | | |")
+    return {"results": results, "table": "\n".join(lines)}
+
+
+def bench_detection(args) -> dict:
+    latency_ms: list[float] = []    # the verdict's own latency_ms (last beat heard -> verdict)
+    since_kill_ms: list[float] = []  # verdict time minus kill time, on the monotonic clock
+    false_verdicts = 0
+    with hbnet.Lab() as lab:
+        cluster = hbnet.Cluster(lab, ["alpha", "beta", "gamma"], timing=args.timing)
+        cluster.start_all()
+        cluster.wait_all_up(timeout=10)
+        survivors = ["alpha", "beta"]
+        gamma = cluster.node("gamma").id
+        for trial in range(args.kills):
+            mark = cluster.mark()
+            killed_at = cluster.kill("gamma")
+            downs = cluster.wait_for_each(survivors, timeout=5, since=mark, event="NODE_DOWN",
+                                          node=gamma)
+            for event in downs.values():
+                latency_ms.append(event["latency_ms"])
+                since_kill_ms.append((event["t_ns"] - killed_at) / 1e6)
+            mark = cluster.mark()
+            cluster.start("gamma")
+            cluster.wait_for_each(survivors, timeout=5, since=mark, event="NODE_UP", node=gamma)
+            false_verdicts += sum(len(cluster.events(s, mark[s], event="NODE_DOWN")) for s in survivors)
+            false_verdicts += sum(len(cluster.events(s, 0, event="NODE_DOWN",
+                                                     where=lambda e: e["node"] != gamma))
+                                  for s in survivors) if trial == args.kills - 1 else 0
+    nominal = hbnet.timing_of(args.timing)
+    result = {"timing": args.timing, "nominal_ms": nominal[0] * nominal[1], "kills": args.kills,
+              "latency_ms": summary(latency_ms), "since_kill_ms": summary(since_kill_ms),
+              "false_verdicts": false_verdicts,
+              "samples": {"latency_ms": latency_ms, "since_kill_ms": since_kill_ms}}
+    lines = ["| measure | count | min | p50 | p90 | p99 | max (ms) |", "|---|---|---|---|---|---|---|"]
+    for key in ("latency_ms", "since_kill_ms"):
+        s = result[key]
+        lines.append(f"| {key} | {s['count']} | {s['min']:.1f} | {s['p50']:.1f} | {s['p90']:.1f} | "
+                     f"{s['p99']:.1f} | {s['max']:.1f} |")
+    result["table"] = "\n".join(lines)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, help="write the JSON result here")
+    commands = parser.add_subparsers(dest="command", required=True)
+    rtt = commands.add_parser("rtt", help="round trip: hb UDP transport vs sockperf ping-pong")
+    rtt.add_argument("--seconds", type=int, default=5)
+    rtt.add_argument("--rate", type=int, default=1000, help="paced requests per second")
+    detection = commands.add_parser("detection", help="NODE_DOWN latency over repeated kills")
+    detection.add_argument("--kills", type=int, default=50)
+    detection.add_argument("--timing", default="fast")
+    args = parser.parse_args()
+    problem = hbnet.netns_problem() or hbnet.hbd_problem()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 2
+    result = bench_rtt(args) if args.command == "rtt" else bench_detection(args)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(result["table"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
