@@ -64,6 +64,7 @@ void TimerWheel::arm(Timer& timer, Nanos deadline) noexcept {
     }
     timer.deadline = deadline;
     timer.armed = true;
+    next_due_ns_ = std::min(next_due_ns_, deadline);
     link(timer);
 }
 

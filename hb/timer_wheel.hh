@@ -60,15 +60,26 @@ private:
     Nanos resolution_ns_;
     Nanos origin_ns_;
     std::uint64_t cursor_slot_;  // every timer in slots before this one has fired
+    // No armed timer has a deadline before this: advance() before it has nothing to do, which
+    // makes the common tick (nothing due) O(1).
+    Nanos next_due_ns_ = never;
     std::uint32_t armed_count_ = 0;
 };
 
 template <typename OnFire>
 std::uint32_t TimerWheel::advance(Nanos now, OnFire&& on_fire) noexcept {
+    if (now < next_due_ns_) {
+        return 0;
+    }
     const std::uint64_t target = slot_number(now);
     if (target < cursor_slot_) {
         return 0;  // time did not move forward (the monotonic clock never goes back)
     }
+    // Recomputed below: the earliest deadline among the timers looked at and left armed, or the
+    // start of the next slot, whichever is first (timers in slots not looked at are due no
+    // earlier than that). Timers armed by on_fire lower it through arm().
+    next_due_ns_ = never;
+    Nanos earliest_left = never;
     // A jump of more than one turn visits every slot once.
     const std::uint64_t last = std::min<std::uint64_t>(target, cursor_slot_ + mask_);
     std::uint32_t fired = 0;
@@ -95,11 +106,14 @@ std::uint32_t TimerWheel::advance(Nanos now, OnFire&& on_fire) noexcept {
                 ++fired;
                 on_fire(timer);
             } else {
+                earliest_left = std::min(earliest_left, timer.deadline);
                 link(timer);  // a later turn of the wheel, or later in the current slot
             }
         }
     }
     cursor_slot_ = target;
+    const Nanos next_slot_start = origin_ns_ + static_cast<Nanos>(target + 1) * resolution_ns_;
+    next_due_ns_ = std::min({next_due_ns_, earliest_left, next_slot_start});
     return fired;
 }
 

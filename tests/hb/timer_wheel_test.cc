@@ -110,6 +110,39 @@ TEST(TimerWheel, RandomScheduleFiresEveryTimerOnceAndNeverEarly) {
     }
 }
 
+TEST(TimerWheel, ExactAfterAJumpOfSeveralTurns) {
+    TimerWheel wheel(64, 100, 0);  // one turn = 6.4 us
+    Timer a;
+    Timer b;
+    wheel.arm(a, 50'000);
+    wheel.arm(b, 50'050);
+    int fired = 0;
+    wheel.advance(50'020, [&](Timer&) { ++fired; });  // jumps ~8 turns, lands inside their slot
+    EXPECT_EQ(fired, 1);
+    wheel.advance(50'049, [&](Timer&) { ++fired; });
+    EXPECT_EQ(fired, 1);
+    wheel.advance(50'050, [&](Timer&) { ++fired; });
+    EXPECT_EQ(fired, 2);
+}
+
+TEST(TimerWheel, ManySmallStepsFireEveryTimerOnTime) {
+    std::mt19937_64 random(7);
+    TimerWheel wheel(1024, 100'000, 0);
+    std::vector<Timer> timers(3000);
+    std::vector<Nanos> fired_at(timers.size(), -1);
+    for (std::uint32_t i = 0; i < timers.size(); ++i) {
+        timers[i].id = i;
+        wheel.arm(timers[i], 1 + static_cast<Nanos>(random() % 200'000'000));
+    }
+    for (Nanos now = 0; now <= 200'000'000; now += 7'919) {
+        wheel.advance(now, [&](Timer& t) { fired_at[t.id] = now; });
+    }
+    for (std::uint32_t i = 0; i < timers.size(); ++i) {
+        ASSERT_GE(fired_at[i], timers[i].deadline) << i;
+        ASSERT_LT(fired_at[i], timers[i].deadline + 7'919) << i;
+    }
+}
+
 TEST(TimerWheel, NextDeadlineIsTheEarliest) {
     TimerWheel wheel(64, 100, 0);
     std::vector<Timer> timers(5);
