@@ -13,23 +13,14 @@
 #include <vector>
 
 #include "hb/wire.hh"
+#include "tests/hb/wire_vectors.hh"
 
 namespace hb {
 namespace {
 
-using Bytes = std::array<std::uint8_t, wire::beat_size>;
+using namespace wire::test_vectors;
 
 constexpr std::uint64_t seed = 0x6862'6d61'6300'0001;  // fixed: failures replay
-
-std::string to_hex(std::span<const std::uint8_t> bytes) {
-    static constexpr char digits[] = "0123456789abcdef";
-    std::string text;
-    for (const std::uint8_t byte : bytes) {
-        text.push_back(digits[byte >> 4]);
-        text.push_back(digits[byte & 0xF]);
-    }
-    return text;
-}
 
 std::vector<std::uint8_t> random_bytes(std::mt19937_64& rng, std::size_t size) {
     std::vector<std::uint8_t> bytes(size);
@@ -51,20 +42,6 @@ wire::Beat sample_beat(std::uint64_t seq) {
     beat.interval_us = 100'000;
     beat.adapter_states = 1;
     return beat;
-}
-
-Bytes encoded(const wire::Beat& beat) {
-    Bytes bytes{};
-    wire::encode(beat, bytes);
-    return bytes;
-}
-
-std::array<std::uint8_t, 32> vector_key_material() {
-    std::array<std::uint8_t, 32> material{};
-    for (std::size_t i = 0; i < material.size(); ++i) {
-        material[i] = static_cast<std::uint8_t>(i);
-    }
-    return material;
 }
 
 TEST(Mac, SignedBeatsVerify) {
@@ -189,30 +166,11 @@ TEST(Mac, AuthenticatedVector) {
     const MacKeyBytes key = derive_mac_key(vector_key_material());
     EXPECT_EQ(to_hex(key), "b141332d58e294c10e89c1548eabdea4");
 
-    wire::Beat beat;
-    beat.kind = wire::Kind::beat;
-    beat.flags = wire::flags::leaving;
-    beat.cluster_id = 0xC1A5'7E12'0000'0001;
-    beat.src_node = 3;
-    beat.dst_node = 0;
-    beat.network = 1;
-    beat.src_adapter = 1;
-    beat.dst_adapter = wire::any_adapter;
-    beat.incarnation = 0xDEAD'BEEF;
-    beat.seq = 1;
-    beat.tx_time_ns = 123'456'789;
-    beat.echo_seq = 7;
-    beat.echo_tx_time_ns = 120'000'000;
-    beat.echo_hold_ns = UINT32_MAX;
-    beat.echo_node = 5;
-    beat.echo_adapter = 2;
-    beat.multiplier = 3;
-    beat.interval_us = 50'000;
-    beat.adapter_states = 0x5;
-    Bytes bytes = encoded(beat);
+    Bytes bytes = encoded(vector_signed_multicast_beat());
     mac_sign(key, bytes);
     EXPECT_EQ(to_hex(std::span(bytes).subspan(wire::mac_offset)),
               "a5b07680b90027bd3e2d41c1f46d93c0");
+    EXPECT_EQ(to_hex(bytes), vector_signed_multicast_beat_hex);
     EXPECT_TRUE(mac_verify(key, bytes));
 }
 
