@@ -3,8 +3,8 @@
 // `ping` sends beat-sized datagrams one at a time and reports the distribution as JSON.
 #include <sys/epoll.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <atomic>
@@ -18,7 +18,9 @@
 namespace {
 
 std::atomic<bool> stop_requested{false};
-extern "C" void on_signal(int) { stop_requested.store(true); }
+extern "C" void on_signal(int) {
+    stop_requested.store(true);
+}
 
 std::unique_ptr<hb::transport::UdpTransport> open_or_exit(const std::string& ifname,
                                                           const std::string& address,
@@ -28,8 +30,8 @@ std::unique_ptr<hb::transport::UdpTransport> open_or_exit(const std::string& ifn
         fmt::print(stderr, "udp_rtt: \"{}\" is not an IPv4 address\n", address);
         std::exit(2);
     }
-    auto opened = hb::transport::UdpTransport::open(
-        {.ifname = ifname, .address = *parsed, .port = port});
+    auto opened =
+        hb::transport::UdpTransport::open({.ifname = ifname, .address = *parsed, .port = port});
     if (auto* error = std::get_if<std::string>(&opened)) {
         fmt::print(stderr, "udp_rtt: {}\n", *error);
         std::exit(2);
@@ -79,7 +81,8 @@ double percentile(const std::vector<hb::Nanos>& sorted, double p) {
         return std::nan("");
     }
     // Nearest rank: the smallest sample with at least p% of samples at or below it.
-    const auto rank = static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
+    const auto rank =
+        static_cast<std::size_t>(std::ceil(p / 100.0 * static_cast<double>(sorted.size())));
     return static_cast<double>(sorted[std::clamp<std::size_t>(rank, 1, sorted.size()) - 1]) / 1e3;
 }
 

@@ -7,7 +7,7 @@ namespace hb::detail {
                               const char* function) noexcept;
 }  // namespace hb::detail
 
-#define HB_ASSERT(expression)                                                           \
-    (static_cast<bool>(expression)                                                      \
-         ? void(0)                                                                      \
+#define HB_ASSERT(expression)      \
+    (static_cast<bool>(expression) \
+         ? void(0)                 \
          : ::hb::detail::assert_fail(#expression, __FILE__, __LINE__, __func__))

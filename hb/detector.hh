@@ -19,10 +19,10 @@ std::string_view path_state_name(PathState state) noexcept;
 struct BeatObservation {
     PathIndex path = 0;
     Nanos rx_ns = 0;
-    Nanos peer_timeout_ns = 0;          // the peer's advertised interval × multiplier
-    std::uint32_t consecutive = 0;      // beats in a row on this path without a gap
+    Nanos peer_timeout_ns = 0;      // the peer's advertised interval × multiplier
+    std::uint32_t consecutive = 0;  // beats in a row on this path without a gap
     std::uint32_t peer_adapter_states = 0;
-    bool peer_hears_us = false;         // it echoes a beat we sent on this path recently
+    bool peer_hears_us = false;  // it echoes a beat we sent on this path recently
     bool leaving = false;
 };
 

@@ -13,10 +13,10 @@ namespace hb {
 namespace {
 
 constexpr std::array<std::string_view, drop_reason_count> drop_reason_names = {
-    "oversize",      "truncated",      "bad_magic",         "bad_version", "bad_length",
-    "bad_kind",      "bad_field",      "other_cluster",     "bad_mac",     "unsupported_kind",
-    "own_beat",      "not_for_us",     "unknown_node",      "wrong_network",
-    "unknown_adapter", "wrong_address", "stale_incarnation", "stale_seq",  "duplicate",
+    "oversize",      "truncated",         "bad_magic",     "bad_version",   "bad_length",
+    "bad_kind",      "bad_field",         "other_cluster", "bad_mac",       "unsupported_kind",
+    "own_beat",      "not_for_us",        "unknown_node",  "wrong_network", "unknown_adapter",
+    "wrong_address", "stale_incarnation", "stale_seq",     "duplicate",
 };
 
 DropReason drop_reason_of(wire::DecodeError error) noexcept {
@@ -84,8 +84,7 @@ Engine::Engine(const ClusterConfig& config, Detector& detector, EngineOptions op
         local.tx_timer.id = l;
         local.interval_ns = timing.interval_ns;
         local.hears_us_window_ns = timing.detection_ns() + timing.interval_ns;
-        const bool multicast =
-            config_.networks[adapter.network].mode == NetworkMode::multicast;
+        const bool multicast = config_.networks[adapter.network].mode == NetworkMode::multicast;
         local.tx_batch.resize(multicast ? 1 : std::max<std::uint32_t>(adapter.path_count, 1));
     }
 }
@@ -294,10 +293,8 @@ void Engine::ingest(std::uint32_t local, const RxRecord& record) noexcept {
         drop(DropReason::other_cluster);
         return;
     }
-    if (config_.key &&
-        !mac_verify(*config_.key,
-                    std::span<const std::uint8_t, wire::beat_size>{record.bytes.data(),
-                                                                   wire::beat_size})) {
+    if (config_.key && !mac_verify(*config_.key, std::span<const std::uint8_t, wire::beat_size>{
+                                                     record.bytes.data(), wire::beat_size})) {
         drop(DropReason::bad_mac);
         return;
     }

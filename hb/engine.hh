@@ -25,8 +25,8 @@ namespace hb {
 
 // Why a received datagram was dropped. Every reason has its own counter.
 enum class DropReason : std::uint8_t {
-    oversize,           // longer than wire::max_datagram
-    truncated,          // the decoder's reasons, in wire::DecodeError order
+    oversize,   // longer than wire::max_datagram
+    truncated,  // the decoder's reasons, in wire::DecodeError order
     bad_magic,
     bad_version,
     bad_length,
@@ -34,9 +34,9 @@ enum class DropReason : std::uint8_t {
     bad_field,
     other_cluster,
     bad_mac,
-    unsupported_kind,   // a valid header of a kind this engine does not serve
-    own_beat,           // our own multicast beat looped back
-    not_for_us,         // addressed to another node or adapter
+    unsupported_kind,  // a valid header of a kind this engine does not serve
+    own_beat,          // our own multicast beat looped back
+    not_for_us,        // addressed to another node or adapter
     unknown_node,
     wrong_network,      // the sender's network is not the receiving adapter's
     unknown_adapter,    // the sender's adapter is not on this network in the config
@@ -53,11 +53,11 @@ struct EngineCounters {
     std::array<std::uint64_t, drop_reason_count> dropped{};
     std::uint64_t beats_accepted = 0;
     std::uint64_t beats_sent = 0;
-    std::uint64_t send_failures = 0;   // beats a transport did not take
+    std::uint64_t send_failures = 0;  // beats a transport did not take
     std::uint64_t restarts_seen = 0;
-    std::uint64_t local_stalls = 0;    // ticks that came so late the node must have been stalled
+    std::uint64_t local_stalls = 0;  // ticks that came so late the node must have been stalled
     std::uint64_t events_emitted = 0;
-    std::uint64_t events_lost = 0;     // the event queue was full (the consumer fell behind)
+    std::uint64_t events_lost = 0;  // the event queue was full (the consumer fell behind)
 
     std::uint64_t dropped_total() const noexcept;
     std::uint64_t dropped_for(DropReason reason) const noexcept {
@@ -66,13 +66,13 @@ struct EngineCounters {
 };
 
 struct EngineOptions {
-    std::uint32_t incarnation = 0;       // 0: a random non-zero value
-    std::size_t rx_burst = 32;           // datagrams taken from a transport per receive call
+    std::uint32_t incarnation = 0;  // 0: a random non-zero value
+    std::size_t rx_burst = 32;      // datagrams taken from a transport per receive call
     // Receive calls per transport in one poll: enough to drain what queued up while the engine
     // did not run, so verdicts are made on the newest beats; bounded so a flood cannot starve
     // ticks.
     std::size_t max_bursts_per_poll = 16;
-    std::size_t event_capacity = 4096;   // events queued for the embedder
+    std::size_t event_capacity = 4096;  // events queued for the embedder
     Nanos timer_resolution_ns = 100 * nanos_per_us;
 };
 
@@ -121,19 +121,19 @@ public:
 private:
     struct PathRuntime {
         PathTracker tracker;
-        std::uint64_t tx_seq = 0;          // unicast: our sequence on this path
-        std::uint64_t echo_seq = 0;        // the newest beat heard on this path, to echo back
+        std::uint64_t tx_seq = 0;    // unicast: our sequence on this path
+        std::uint64_t echo_seq = 0;  // the newest beat heard on this path, to echo back
         std::uint64_t echo_tx_time_ns = 0;
         Nanos echo_rx_ns = 0;
     };
     struct LocalRuntime {
         Timer tx_timer;
         Transport* transport = nullptr;
-        std::uint64_t tx_seq = 0;          // multicast: one sequence for the whole group
-        std::uint32_t echo_cursor = 0;     // multicast: the next path whose beat we echo
+        std::uint64_t tx_seq = 0;       // multicast: one sequence for the whole group
+        std::uint32_t echo_cursor = 0;  // multicast: the next path whose beat we echo
         Nanos interval_ns = 0;
-        Nanos hears_us_window_ns = 0;      // how old an echo of ours may be to prove two-way
-        std::vector<TxRecord> tx_batch;    // sized at start: one record per path
+        Nanos hears_us_window_ns = 0;    // how old an echo of ours may be to prove two-way
+        std::vector<TxRecord> tx_batch;  // sized at start: one record per path
     };
     struct PeerRuntime {
         std::uint32_t incarnation = 0;

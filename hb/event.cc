@@ -10,10 +10,9 @@ namespace hb {
 namespace {
 
 constexpr std::array<std::string_view, 15> event_names = {
-    "NODE_UP",         "NODE_DOWN",         "NODE_UNREACHABLE",    "NODE_RESTARTED",
-    "NODE_LEFT",       "ADAPTER_DOWN",      "ADAPTER_UP",          "REMOTE_ADAPTER_DOWN",
-    "REMOTE_ADAPTER_UP", "NETWORK_DOWN",    "NETWORK_UP",          "ISOLATED",
-    "ISOLATION_ENDED", "PARTITION",         "PARTITION_HEALED",
+    "NODE_UP",      "NODE_DOWN",  "NODE_UNREACHABLE",    "NODE_RESTARTED",    "NODE_LEFT",
+    "ADAPTER_DOWN", "ADAPTER_UP", "REMOTE_ADAPTER_DOWN", "REMOTE_ADAPTER_UP", "NETWORK_DOWN",
+    "NETWORK_UP",   "ISOLATED",   "ISOLATION_ENDED",     "PARTITION",         "PARTITION_HEALED",
 };
 static_assert(event_names.size() == static_cast<std::size_t>(EventKind::partition_healed) + 1);
 
@@ -61,8 +60,8 @@ std::string_view evidence_name(std::uint32_t bit) noexcept {
 }
 
 std::string event_to_json(const Event& event, const ClusterConfig& config) {
-    std::string out = fmt::format(R"({{"t_ns":{},"event":"{}","node":)", event.t_ns,
-                                  event_name(event.kind));
+    std::string out =
+        fmt::format(R"({{"t_ns":{},"event":"{}","node":)", event.t_ns, event_name(event.kind));
     const NodeConfig* node = event.node == 0 ? nullptr : config.find_node(event.node);
     if (event.node == 0) {
         out += "null";

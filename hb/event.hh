@@ -34,9 +34,9 @@ std::string_view event_name(EventKind kind) noexcept;
 
 // What a verdict rests on; a bit set.
 namespace evidence {
-inline constexpr std::uint32_t paths = 1U << 0;      // beats stopped (or resumed) on paths
+inline constexpr std::uint32_t paths = 1U << 0;  // beats stopped (or resumed) on paths
 inline constexpr std::uint32_t incarnation = 1U << 1;
-inline constexpr std::uint32_t leaving = 1U << 2;    // the peer said it is leaving
+inline constexpr std::uint32_t leaving = 1U << 2;  // the peer said it is leaving
 inline constexpr std::uint32_t link = 1U << 3;
 inline constexpr std::uint32_t netmon = 1U << 4;
 inline constexpr std::uint32_t report = 1U << 5;     // the peer's own adapter-state report
@@ -53,11 +53,11 @@ inline constexpr std::int32_t no_adapter = -1;
 
 struct Event {
     EventKind kind = EventKind::node_up;
-    NodeId node = 0;                 // 0: not about a node
+    NodeId node = 0;  // 0: not about a node
     std::int32_t network = no_network;
     std::int32_t adapter = no_adapter;
-    Nanos t_ns = 0;                  // monotonic time the verdict was decided
-    Nanos latency_ns = 0;            // decision time minus the last beat heard on the evidence
+    Nanos t_ns = 0;        // monotonic time the verdict was decided
+    Nanos latency_ns = 0;  // decision time minus the last beat heard on the evidence
     std::uint32_t evidence = 0;
 };
 

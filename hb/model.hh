@@ -13,9 +13,9 @@
 
 namespace hb {
 
-using NodeId = std::uint32_t;          // 1..N; 0 means "all" or "none" on the wire
-using NetworkIndex = std::uint16_t;    // position of the network in the configuration
-using AdapterIndex = std::uint8_t;     // position of the adapter in its node's adapter list
+using NodeId = std::uint32_t;        // 1..N; 0 means "all" or "none" on the wire
+using NetworkIndex = std::uint16_t;  // position of the network in the configuration
+using AdapterIndex = std::uint8_t;   // position of the adapter in its node's adapter list
 
 inline constexpr std::size_t max_adapters_per_node = 32;  // fits the wire's adapter-state bitmap
 inline constexpr std::uint16_t default_port = 4098;       // CAA's heartbeat port
@@ -48,7 +48,7 @@ enum class TransportKind : std::uint8_t { udp, dpdk };
 struct NetworkConfig {
     std::string name;
     NetworkMode mode = NetworkMode::unicast;
-    Ipv4 group{};                       // multicast only
+    Ipv4 group{};  // multicast only
     std::uint16_t port = default_port;
     std::uint8_t ttl = 1;
     Timing timing{};
@@ -72,7 +72,7 @@ using MacKeyBytes = std::array<std::uint8_t, 16>;
 
 struct ClusterConfig {
     std::uint64_t cluster_id = 0;
-    std::optional<MacKeyBytes> key;     // absent: beats are sent and accepted unauthenticated
+    std::optional<MacKeyBytes> key;  // absent: beats are sent and accepted unauthenticated
     NodeId local_node = 0;
     std::vector<NetworkConfig> networks;
     std::vector<NodeConfig> nodes;

@@ -65,7 +65,9 @@ void PathTracker::record_rtt(Nanos rtt_ns) noexcept {
     ++rtt_samples_;
 }
 
-void PathTracker::reset() noexcept { *this = PathTracker{}; }
+void PathTracker::reset() noexcept {
+    *this = PathTracker{};
+}
 
 double PathTracker::loss_ratio() const noexcept {
     if (received_ == 0) {

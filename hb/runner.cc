@@ -48,8 +48,8 @@ void wait_until(int epoll_fd, Nanos deadline, Nanos now, Nanos max_sleep_ns, boo
     }
     timespec timeout{.tv_sec = sleep_ns / nanos_per_s, .tv_nsec = sleep_ns % nanos_per_s};
     std::array<epoll_event, 16> ready{};
-    const int n = epoll_pwait2(epoll_fd, ready.data(), static_cast<int>(ready.size()), &timeout,
-                               nullptr);
+    const int n =
+        epoll_pwait2(epoll_fd, ready.data(), static_cast<int>(ready.size()), &timeout, nullptr);
     HB_ASSERT(n >= 0 || errno == EINTR);
 }
 
@@ -58,7 +58,9 @@ void wait_until(int epoll_fd, Nanos deadline, Nanos now, Nanos max_sleep_ns, boo
 SingleThreadRunner::SingleThreadRunner(Engine& engine)
     : engine_(engine), epoll_fd_(make_epoll_for(engine.transports())) {}
 
-SingleThreadRunner::~SingleThreadRunner() { close(epoll_fd_); }
+SingleThreadRunner::~SingleThreadRunner() {
+    close(epoll_fd_);
+}
 
 void SingleThreadRunner::run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
                              Nanos max_sleep_ns) {
@@ -152,8 +154,7 @@ void ThreadedRunner::run(const std::atomic<bool>& stop, const AfterPoll& after_p
         if (queue_.read_available() != 0) {
             continue;
         }
-        wait_until(engine_epoll_fd_, engine_.next_deadline(), monotonic_now(), max_sleep_ns,
-                   false);
+        wait_until(engine_epoll_fd_, engine_.next_deadline(), monotonic_now(), max_sleep_ns, false);
         ++counters_.wakeups;
     }
     receiver.join();

@@ -60,7 +60,7 @@ private:
     Engine& engine_;
     boost::lockfree::spsc_queue<Item> queue_;
     int rx_epoll_fd_ = -1;
-    int wake_fd_ = -1;       // eventfd: the receive thread wakes the engine thread
+    int wake_fd_ = -1;  // eventfd: the receive thread wakes the engine thread
     int engine_epoll_fd_ = -1;
     std::atomic<std::uint64_t> rx_queue_full_{0};
     RunnerCounters counters_;

@@ -17,8 +17,8 @@ struct Timer {
     Timer* prev = nullptr;
     Timer* next = nullptr;
     Nanos deadline = 0;
-    std::uint32_t id = 0;       // the owner's handle, given back when the timer fires
-    std::uint32_t slot = 0;     // physical slot while armed
+    std::uint32_t id = 0;    // the owner's handle, given back when the timer fires
+    std::uint32_t slot = 0;  // physical slot while armed
     bool armed = false;
 };
 
@@ -54,7 +54,7 @@ private:
     // The first slot in [from, last] holding a timer, or last + 1.
     std::uint64_t next_occupied(std::uint64_t from, std::uint64_t last) const noexcept;
 
-    std::vector<Timer> slots_;  // list heads (sentinels)
+    std::vector<Timer> slots_;             // list heads (sentinels)
     std::vector<std::uint64_t> occupied_;  // bit per physical slot: its list is not empty
     std::uint64_t mask_;
     Nanos resolution_ns_;

@@ -16,14 +16,14 @@ using PathIndex = std::uint32_t;
 using PeerIndex = std::uint32_t;  // dense index of a peer node, 0..peer_count-1
 
 struct LocalAdapter {
-    AdapterIndex adapter = 0;      // index in the local node's adapter list
+    AdapterIndex adapter = 0;  // index in the local node's adapter list
     NetworkIndex network = 0;
-    PathIndex first_path = 0;      // paths from this adapter are [first_path, first_path + path_count)
+    PathIndex first_path = 0;  // paths from this adapter are [first_path, first_path + path_count)
     std::uint32_t path_count = 0;
 };
 
 struct Path {
-    std::uint32_t local = 0;       // index into Topology::local_adapters
+    std::uint32_t local = 0;  // index into Topology::local_adapters
     PeerIndex peer = 0;
     NodeId peer_node = 0;
     AdapterIndex peer_adapter = 0;

@@ -14,10 +14,10 @@
 namespace hb {
 
 struct RxRecord {
-    Nanos rx_ns = 0;                 // receive time on the monotonic clock (kernel stamp if any)
+    Nanos rx_ns = 0;  // receive time on the monotonic clock (kernel stamp if any)
     Ipv4 src_address{};
     std::uint16_t src_port = 0;
-    std::uint16_t length = 0;        // bytes received; > max_datagram means it was truncated
+    std::uint16_t length = 0;  // bytes received; > max_datagram means it was truncated
     std::array<std::uint8_t, wire::max_datagram> bytes{};
 };
 

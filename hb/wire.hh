@@ -12,7 +12,7 @@ namespace hb::wire {
 inline constexpr std::uint16_t magic = 0x4248;  // bytes 'H' 'B'
 inline constexpr std::uint8_t version = 1;
 inline constexpr std::size_t beat_size = 112;
-inline constexpr std::size_t mac_offset = 96;   // the MAC covers bytes [0, mac_offset)
+inline constexpr std::size_t mac_offset = 96;  // the MAC covers bytes [0, mac_offset)
 inline constexpr std::size_t mac_size = 16;
 // Largest datagram a receiver keeps; anything longer is truncated by the transport and rejected.
 inline constexpr std::size_t max_datagram = 128;
@@ -52,9 +52,9 @@ struct Beat {
     std::uint32_t echo_hold_ns = 0;     // how long the sender held it before this send (saturates)
     std::uint32_t echo_node = 0;
     std::uint8_t echo_adapter = 0;
-    std::uint8_t multiplier = 0;        // advertised timing
+    std::uint8_t multiplier = 0;  // advertised timing
     std::uint32_t interval_us = 0;
-    std::uint32_t adapter_states = 0;   // bit i: the sender's adapter i is up
+    std::uint32_t adapter_states = 0;  // bit i: the sender's adapter i is up
 
     friend bool operator==(const Beat&, const Beat&) = default;
 };
@@ -62,12 +62,12 @@ struct Beat {
 // Why a datagram was not accepted as a header. Every reason is counted by the receiver.
 enum class DecodeError : std::uint8_t {
     none = 0,
-    truncated,        // shorter than beat_size
+    truncated,  // shorter than beat_size
     bad_magic,
     bad_version,
-    bad_length,       // the header-length field does not match beat_size
+    bad_length,  // the header-length field does not match beat_size
     bad_kind,
-    bad_field,        // reserved bytes set, unknown flags, zero seq/node/interval/multiplier
+    bad_field,  // reserved bytes set, unknown flags, zero seq/node/interval/multiplier
 };
 
 std::string_view to_string(DecodeError error) noexcept;

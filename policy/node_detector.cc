@@ -22,7 +22,8 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
     dirty_peers_.reserve(peers_.size());
     for (PathIndex p = 0; p < path_count; ++p) {
         paths_[p].expiry.id = p;
-        up_count_[p] = std::max<std::uint32_t>(topology.timing(topology.paths()[p].network).up_count, 1);
+        up_count_[p] =
+            std::max<std::uint32_t>(topology.timing(topology.paths()[p].network).up_count, 1);
     }
     wheel_ = std::make_unique<TimerWheel>(1024, 100 * nanos_per_us, now);
     const std::size_t adapters = topology.local_adapters().size();

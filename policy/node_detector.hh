@@ -21,8 +21,8 @@ struct PathFsm {
     Nanos last_rx_ns = 0;
     Nanos timeout_ns = 0;
     std::uint32_t consecutive = 0;
-    bool heard = false;        // a beat arrived since the last transition was judged
-    bool confirmed = false;    // the peer has shown it hears us since the path was last down
+    bool heard = false;      // a beat arrived since the last transition was judged
+    bool confirmed = false;  // the peer has shown it hears us since the path was last down
     Timer expiry;
 };
 
@@ -54,8 +54,8 @@ private:
     struct PeerFsm {
         NodeState state = NodeState::unknown;
         bool dirty = false;
-        bool leaving = false;            // a LEAVING beat arrived, not yet reported
-        bool restarted = false;          // a new incarnation arrived, not yet reported
+        bool leaving = false;    // a LEAVING beat arrived, not yet reported
+        bool restarted = false;  // a new incarnation arrived, not yet reported
         Nanos restart_rx_ns = 0;
     };
 
@@ -72,8 +72,8 @@ private:
     const Topology* topology_ = nullptr;
     std::vector<PathFsm> paths_;
     std::vector<PeerFsm> peers_;
-    std::vector<std::uint32_t> up_count_;      // per path: the local network's anti-flap count
-    std::vector<PathIndex> dirty_paths_;       // capacity reserved at attach: never grows past it
+    std::vector<std::uint32_t> up_count_;  // per path: the local network's anti-flap count
+    std::vector<PathIndex> dirty_paths_;   // capacity reserved at attach: never grows past it
     std::vector<PeerIndex> dirty_peers_;
     std::vector<bool> path_dirty_;
     std::unique_ptr<TimerWheel> wheel_;

@@ -74,12 +74,12 @@ public:
         auto member = std::make_unique<Member>();
         member->config = base_;
         member->config.local_node = id;
-        member->engine = std::make_unique<Engine>(
-            member->config, member->detector, EngineOptions{.incarnation = incarnation});
+        member->engine = std::make_unique<Engine>(member->config, member->detector,
+                                                  EngineOptions{.incarnation = incarnation});
         const NodeConfig& node = *member->config.find_node(id);
         for (NetworkIndex n = 0; n < node.adapters.size(); ++n) {
-            auto transport = std::make_unique<FakeTransport>(
-                networks_[n], node.adapters[n].address, default_port);
+            auto transport = std::make_unique<FakeTransport>(networks_[n], node.adapters[n].address,
+                                                             default_port);
             transport->clock_ns = &now_;
             networks_[n].attach(*transport);
             if (base_.networks[n].mode == NetworkMode::multicast) {

@@ -31,7 +31,8 @@ ClusterConfig loopback_config(NodeId local) {
 // One node: its engine runs on its own thread under the chosen runner until stopped.
 class LoopbackNode {
 public:
-    LoopbackNode(NodeId id, bool threaded) : config_(loopback_config(id)), engine_(config_, detector_) {
+    LoopbackNode(NodeId id, bool threaded)
+        : config_(loopback_config(id)), engine_(config_, detector_) {
         const AdapterConfig& adapter = config_.find_node(id)->adapters[0];
         auto opened = transport::UdpTransport::open(
             {.ifname = adapter.ifname, .address = adapter.address, .port = test_port});

@@ -17,8 +17,8 @@ namespace {
 constexpr std::uint16_t test_port = 40987;
 
 std::unique_ptr<UdpTransport> open_on_loopback(const char* address) {
-    auto opened = UdpTransport::open(UdpOptions{
-        .ifname = "lo", .address = *Ipv4::parse(address), .port = test_port});
+    auto opened = UdpTransport::open(
+        UdpOptions{.ifname = "lo", .address = *Ipv4::parse(address), .port = test_port});
     if (auto* error = std::get_if<std::string>(&opened)) {
         ADD_FAILURE() << *error;
         return nullptr;

@@ -2,8 +2,8 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <CLI/CLI.hpp>
 
 #include <atomic>
 #include <csignal>
@@ -23,10 +23,12 @@ constexpr int exit_usage = 2;
 std::atomic<bool> stop_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
-extern "C" void on_stop_signal(int) { stop_requested.store(true, std::memory_order_relaxed); }
+extern "C" void on_stop_signal(int) {
+    stop_requested.store(true, std::memory_order_relaxed);
+}
 
 void install_signal_handlers() {
-    struct sigaction action{};
+    struct sigaction action {};
     action.sa_handler = on_stop_signal;
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, nullptr);
@@ -62,7 +64,9 @@ private:
     std::uint64_t lost_ = 0;
 };
 
-void log_line(const std::string& text) { fmt::print(stderr, "hbd: {}\n", text); }
+void log_line(const std::string& text) {
+    fmt::print(stderr, "hbd: {}\n", text);
+}
 
 }  // namespace
 
@@ -102,8 +106,8 @@ int main(int argc, char** argv) {
     } else if (!events_path.empty()) {
         events_fd = ::open(events_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (events_fd < 0) {
-            log_line(fmt::format("cannot open events file {}: {}", events_path,
-                                 std::strerror(errno)));
+            log_line(
+                fmt::format("cannot open events file {}: {}", events_path, std::strerror(errno)));
             return exit_usage;
         }
     }
@@ -125,12 +129,12 @@ int main(int argc, char** argv) {
         log_line(error);
         return exit_usage;
     }
-    log_line(fmt::format("node {} ({}) of cluster {} started: incarnation {:#010x}, {} adapters, "
-                         "{} paths, {} peers",
-                         cluster.local_node, topology.node_name(cluster.local_node),
-                         cluster.cluster_id, node.engine().incarnation(),
-                         topology.local_adapters().size(), topology.paths().size(),
-                         topology.peers().size()));
+    log_line(
+        fmt::format("node {} ({}) of cluster {} started: incarnation {:#010x}, {} adapters, "
+                    "{} paths, {} peers",
+                    cluster.local_node, topology.node_name(cluster.local_node), cluster.cluster_id,
+                    node.engine().incarnation(), topology.local_adapters().size(),
+                    topology.paths().size(), topology.peers().size()));
 
     EventWriter writer(events_fd);
     hb::Engine& engine = node.engine();

@@ -46,6 +46,7 @@ ConfigResult parse_config(std::string_view toml_text, const std::filesystem::pat
 ConfigResult load_config(const std::filesystem::path& file);
 
 // "path:line: message" (or "path: message" for line 0), one error per line.
-std::string format_errors(const std::filesystem::path& file, const std::vector<ConfigError>& errors);
+std::string format_errors(const std::filesystem::path& file,
+                          const std::vector<ConfigError>& errors);
 
 }  // namespace hb::node

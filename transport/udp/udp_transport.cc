@@ -41,13 +41,12 @@ int open_socket(const UdpOptions& options, Ipv4 bind_address, std::string& error
         return -1;
     }
     const int one = 1;
-    const bool ok =
-        set_option(fd, SOL_SOCKET, SO_REUSEADDR, one) &&
-        // The address may not be configured yet (adapter down at start): bind anyway.
-        set_option(fd, IPPROTO_IP, IP_FREEBIND, one) &&
-        set_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, one) &&
-        setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, options.ifname.c_str(),
-                   static_cast<socklen_t>(options.ifname.size())) == 0;
+    const bool ok = set_option(fd, SOL_SOCKET, SO_REUSEADDR, one) &&
+                    // The address may not be configured yet (adapter down at start): bind anyway.
+                    set_option(fd, IPPROTO_IP, IP_FREEBIND, one) &&
+                    set_option(fd, SOL_SOCKET, SO_TIMESTAMPNS, one) &&
+                    setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, options.ifname.c_str(),
+                               static_cast<socklen_t>(options.ifname.size())) == 0;
     if (!ok) {
         error = errno_message("setsockopt", options);
         close(fd);
@@ -55,9 +54,8 @@ int open_socket(const UdpOptions& options, Ipv4 bind_address, std::string& error
     }
     const sockaddr_in local = socket_address(bind_address, options.port);
     if (bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
-        error = errno_message("bind to " + bind_address.to_string() + ":" +
-                                  std::to_string(options.port),
-                              options);
+        error = errno_message(
+            "bind to " + bind_address.to_string() + ":" + std::to_string(options.port), options);
         close(fd);
         return -1;
     }
@@ -169,8 +167,8 @@ std::size_t UdpTransport::receive_from(int fd, std::span<RxRecord> out) noexcept
         header.msg_controllen = control_size;
         header.msg_flags = 0;
     }
-    const int received = recvmmsg(fd, rx_headers_.data(), static_cast<unsigned>(want),
-                                  MSG_DONTWAIT, nullptr);
+    const int received =
+        recvmmsg(fd, rx_headers_.data(), static_cast<unsigned>(want), MSG_DONTWAIT, nullptr);
     if (received <= 0) {
         if (received < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
             rx_errors_.fetch_add(1, std::memory_order_relaxed);
@@ -195,7 +193,8 @@ std::size_t UdpTransport::receive_from(int fd, std::span<RxRecord> out) noexcept
             record.length = static_cast<std::uint16_t>(wire::max_datagram + 1);
             ++truncated;
         } else {
-            record.length = static_cast<std::uint16_t>(rx_headers_[static_cast<std::size_t>(i)].msg_len);
+            record.length =
+                static_cast<std::uint16_t>(rx_headers_[static_cast<std::size_t>(i)].msg_len);
         }
         record.rx_ns = mono_now;
         for (const cmsghdr* c = CMSG_FIRSTHDR(&header); c != nullptr;
@@ -203,8 +202,8 @@ std::size_t UdpTransport::receive_from(int fd, std::span<RxRecord> out) noexcept
             if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
                 timespec stamp{};
                 std::memcpy(&stamp, CMSG_DATA(c), sizeof stamp);
-                const Nanos mono = static_cast<Nanos>(stamp.tv_sec) * nanos_per_s +
-                                   stamp.tv_nsec + offset;
+                const Nanos mono =
+                    static_cast<Nanos>(stamp.tv_sec) * nanos_per_s + stamp.tv_nsec + offset;
                 if (mono <= mono_now && mono >= mono_now - nanos_per_s) {
                     record.rx_ns = mono;
                 }
@@ -230,8 +229,8 @@ std::size_t UdpTransport::send(std::span<const TxRecord> batch) noexcept {
             tx_iovecs_[i] = iovec{const_cast<std::uint8_t*>(record.bytes.data()), record.length};
             tx_destinations_[i] = socket_address(record.dst_address, record.dst_port);
         }
-        const int result = sendmmsg(unicast_fd_, tx_headers_.data(), static_cast<unsigned>(chunk),
-                                    MSG_DONTWAIT);
+        const int result =
+            sendmmsg(unicast_fd_, tx_headers_.data(), static_cast<unsigned>(chunk), MSG_DONTWAIT);
         if (result <= 0) {
             // The first datagram of the chunk failed (no route, link down, buffer full):
             // count it and go on with the rest, so one bad destination does not silence others.

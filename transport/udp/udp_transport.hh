@@ -21,9 +21,9 @@ struct UdpOptions {
     Ipv4 address{};
     std::uint16_t port = default_port;
     NetworkMode mode = NetworkMode::unicast;
-    Ipv4 group{};                  // multicast only
+    Ipv4 group{};  // multicast only
     std::uint8_t ttl = 1;
-    std::uint8_t tos = 0xC0;       // CS6, network control: heartbeats are control traffic
+    std::uint8_t tos = 0xC0;  // CS6, network control: heartbeats are control traffic
 };
 
 class UdpTransport final : public Transport {
@@ -51,7 +51,7 @@ private:
     UdpOptions options_;
     int unicast_fd_ = -1;
     int multicast_fd_ = -1;
-    int epoll_fd_ = -1;            // both sockets, when there are two
+    int epoll_fd_ = -1;  // both sockets, when there are two
     int wait_fd_ = -1;
 
     // Receive and send scratch, sized once: the data path never allocates.
