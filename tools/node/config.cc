@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <toml++/toml.h>
 #include <algorithm>
 #include <array>
 #include <cerrno>
@@ -20,6 +19,15 @@
 #include <set>
 #include <span>
 
+// toml++ 3.3 asserts preconditions that some malformed documents break ("[=", "[[[1]]]",
+// "x = [ }", "1979-05-27Tx", "1979-05-27 1"; some fixed upstream since). With the check off, as in
+// the distribution's compiled library, it goes on to report the syntax error itself; with it on,
+// `hbd --check` would abort on a typo. So a header-only build turns it off too.
+#ifndef TOML_ASSERT
+#define TOML_ASSERT(expression) static_assert(true)
+#endif
+#include <toml++/toml.h>
+
 #include "hb/mac.hh"
 #include "policy/timing.hh"
 
@@ -32,7 +40,8 @@ constexpr std::size_t key_file_max_bytes = 1 << 20;
 constexpr std::size_t config_max_bytes = 16 << 20;
 // toml++ builds and destroys nested tables recursively, so a document of a hundred thousand dotted
 // key parts overflows the stack. Every level of nesting costs at least one '.', '[' or '{', so
-// capping their count bounds the depth far below that, while leaving room for thousands of nodes.
+// capping their count bounds the depth far below that, while leaving room for over a thousand
+// nodes.
 constexpr std::size_t nesting_characters_max = 16384;
 constexpr std::size_t ifname_max_chars = 15;  // IFNAMSIZ - 1
 constexpr std::size_t shown_chars_max = 64;
@@ -196,11 +205,6 @@ std::optional<std::string> read_file(const std::filesystem::path& path, std::siz
     return problem;
 }
 
-bool starts_key(char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-           c == '-' || c == '"' || c == '\'';
-}
-
 bool is_blank(char c) {
     return c == ' ' || c == '\t';
 }
@@ -209,38 +213,39 @@ bool is_ascii(char c) {
     return static_cast<unsigned char>(c) < 0x80U;
 }
 
-// The character after a table header's '[' or '[[' (and blanks), when it can start neither a key
-// nor the ']' toml++ reports itself; nothing when the header is fine.
-std::optional<char> header_without_key(std::string_view text, std::size_t at) {
-    const auto skip_blanks = [&] {
-        const std::size_t start = at;
-        while (at < text.size() && is_blank(text[at])) {
-            ++at;
+enum class Open : std::uint8_t { header, array, inline_table };
+
+// Follows '[', '{', ']', '}', '=' and ',' so that the caller knows whether a key comes next.
+void track_brackets(char c, char previous, std::vector<Open>& open, bool& key_next) {
+    if (c == '[') {
+        const bool header = (open.empty() && key_next && previous == '\n') ||
+                            (open.size() == 1 && open.back() == Open::header && previous == '[');
+        open.push_back(header ? Open::header : Open::array);
+        key_next = header;
+    } else if (c == '{') {
+        open.push_back(Open::inline_table);
+        key_next = true;
+    } else if (c == ']' || c == '}') {
+        if (!open.empty()) {
+            open.pop_back();
         }
-        return at != start;
-    };
-    ++at;  // the '['
-    const bool blank_after_bracket = skip_blanks();
-    if (at < text.size() && text[at] == '[' && !blank_after_bracket) {
-        ++at;
-        skip_blanks();
+        key_next = false;
+    } else if (c == '=') {
+        key_next = false;
+    } else if (c == ',') {
+        key_next = !open.empty() && open.back() == Open::inline_table;
     }
-    if (at < text.size() && text[at] != ']' && !starts_key(text[at])) {
-        return text[at];
-    }
-    return std::nullopt;
 }
 
-// Inputs that toml++ 3.3 cannot be trusted with, found before it sees them. Each would abort a
-// build with assertions, and is undefined behaviour (a broken assumption or an "unreachable"
-// branch) in one without:
-// - nesting deep enough to overflow the stack (see nesting_characters_max);
-// - a table header whose '[' or '[[' is followed by neither a key nor ']', e.g. "[=" or "[[[1]]]"
-//   (fixed upstream in marzer/tomlplusplus#301);
-// - a non-ASCII character where toml++ asks whether it is whitespace: outside strings and
-//   comments (never valid TOML 1.0), or right after a backslash in a multi-line basic string
-//   (marzer/tomlplusplus#190). Inside strings and comments any character is fine.
-// The scan follows strings and comments only as far as needed to know where they are.
+// Inputs that toml++ 3.3 cannot be trusted with, refused before it sees them:
+// - nesting deep enough to overflow its recursion (see nesting_characters_max);
+// - a non-ASCII character where it asks whether that character is whitespace, which for many
+//   characters (U+00A1..U+0499, for one) reaches an "unreachable" branch: undefined behaviour in
+//   every build (marzer/tomlplusplus#190). It asks outside strings and comments, where a non-ASCII
+//   character is never valid TOML 1.0, and right after a backslash in a multi-line basic string.
+// The scan follows strings and comments only as far as needed to know where they are, and takes a
+// quote for the start of a string only where TOML allows one; a quote anywhere else is part of a
+// malformed value, which toml++ scans on past.
 std::optional<ConfigError> unsafe_for_parser(std::string_view text) {
     const auto nesting_characters = static_cast<std::size_t>(std::count_if(
         text.begin(), text.end(), [](char c) { return c == '.' || c == '[' || c == '{'; }));
@@ -254,7 +259,12 @@ std::optional<ConfigError> unsafe_for_parser(std::string_view text) {
     constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";
     std::size_t at = text.starts_with(byte_order_mark) ? byte_order_mark.size() : 0;
     std::uint32_t line = 1;
-    bool line_start = true;  // only blanks so far on this line, outside any string
+    // The last character outside strings and comments that is not blank; '\n' at a line start.
+    char previous = '\n';
+    // Whether a key or a value comes next, which decides what a quote after a '.' is: a quoted
+    // segment of a dotted key, or a stray character inside a malformed value (e.g. "1.'x'").
+    bool key_next = true;
+    std::vector<Open> open;  // as deep as the nesting bound above
     const auto closes = [&](std::string_view quotes) {
         if (text.substr(at, quotes.size()) != quotes) {
             return false;
@@ -269,30 +279,17 @@ std::optional<ConfigError> unsafe_for_parser(std::string_view text) {
     };
     while (at < text.size()) {
         const char c = text[at];
-        if (c == '\n') {
-            ++line;
-            line_start = state != State::multi_basic && state != State::multi_literal;
-            if (line_start) {
-                state = State::normal;  // a single-line string ends here (toml++ reports it)
+        if (c == '\n' && state != State::multi_basic && state != State::multi_literal) {
+            state = State::normal;  // a single-line string ends here (toml++ reports it)
+            previous = '\n';
+            if (open.empty() || open.back() == Open::header) {
+                open.clear();  // only arrays span lines
+                key_next = true;
             }
-            ++at;
-            continue;
         }
+        line += c == '\n' ? 1 : 0;
         switch (state) {
             case State::normal:
-                if (is_blank(c)) {
-                    ++at;
-                    continue;
-                }
-                if (line_start && c == '[') {
-                    if (auto seen = header_without_key(text, at)) {
-                        return ConfigError{line,
-                                           "TOML syntax: a table header needs a key after '[', "
-                                           "saw " +
-                                               shown(std::string_view(&*seen, 1))};
-                    }
-                }
-                line_start = false;
                 if (!is_ascii(c)) {
                     return ConfigError{line,
                                        "TOML syntax: a non-ASCII character outside a string or "
@@ -300,12 +297,17 @@ std::optional<ConfigError> unsafe_for_parser(std::string_view text) {
                 }
                 if (c == '#') {
                     state = State::comment;
-                } else if (c == '"') {
-                    state = text.substr(at, 3) == "\"\"\"" ? State::multi_basic : State::basic;
-                    at += state == State::multi_basic ? 2 : 0;
-                } else if (c == '\'') {
-                    state = text.substr(at, 3) == "'''" ? State::multi_literal : State::literal;
-                    at += state == State::multi_literal ? 2 : 0;
+                } else if ((c == '"' || c == '\'') &&
+                           (std::string_view("\n=[,{").find(previous) != std::string_view::npos ||
+                            (previous == '.' && key_next))) {
+                    const bool multi_line = text.substr(at, 3) == std::string(3, c);
+                    state = c == '"' ? (multi_line ? State::multi_basic : State::basic)
+                                     : (multi_line ? State::multi_literal : State::literal);
+                    at += multi_line ? 2 : 0;
+                    previous = c;
+                } else if (!is_blank(c) && c != '\n' && c != '\r') {
+                    track_brackets(c, previous, open, key_next);
+                    previous = c;
                 }
                 ++at;
                 continue;
@@ -533,6 +535,11 @@ private:
         return tables;
     }
 
+    static bool is_empty_array(const toml::node& node) {
+        const toml::array* array = node.as_array();
+        return array != nullptr && array->empty();
+    }
+
     // ---- sections ------------------------------------------------------------------------
 
     void check_root(const toml::table& root) {
@@ -729,8 +736,11 @@ private:
                        ClusterConfig& cluster) {
         const std::vector<const toml::table*> tables = table_array(root, "network");
         if (tables.empty()) {
-            if (root.get("network") == nullptr) {
-                error(0, "no [[network]]: at least one is required");
+            // Not when table_array already reported a value of the wrong kind.
+            const toml::node* node = root.get("network");
+            if (node == nullptr || is_empty_array(*node)) {
+                error(node == nullptr ? 0 : line_of(*node),
+                      "no [[network]]: at least one is required");
             }
             return;
         }
@@ -808,10 +818,14 @@ private:
 
     void read_nodes(const toml::table& root, ClusterConfig& cluster) {
         const std::vector<const toml::table*> tables = table_array(root, "node");
-        if (tables.size() < 2 && (root.get("node") == nullptr || !tables.empty())) {
-            error(tables.empty() ? 0 : line_of(*tables.front()),
-                  "a cluster needs at least two [[node]] entries, found " +
-                      std::to_string(tables.size()));
+        // Not when table_array already reported a value of the wrong kind.
+        const toml::node* node = root.get("node");
+        if (tables.size() < 2 && (node == nullptr || is_empty_array(*node) || !tables.empty())) {
+            const std::uint32_t line = !tables.empty()   ? line_of(*tables.front())
+                                       : node != nullptr ? line_of(*node)
+                                                         : 0;
+            error(line, "a cluster needs at least two [[node]] entries, found " +
+                            std::to_string(tables.size()));
         }
         for (const toml::table* table : tables) {
             cluster.nodes.push_back(read_node(*table));
