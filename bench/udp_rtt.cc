@@ -1,6 +1,8 @@
 // udp_rtt: round-trip latency through hb's UDP transport (the beat path's sockets, batching and
 // kernel stamps), for side-by-side runs with sockperf ping-pong. `serve` echoes every datagram;
-// `ping` sends beat-sized datagrams one at a time and reports the distribution as JSON.
+// `ping` sends beat-sized datagrams one at a time and reports the distribution as JSON: measured
+// when receive() returned (user space, as sockperf measures) and by the kernel's receive stamp
+// (what the engine uses for beats).
 #include <sys/epoll.h>
 
 #include <fmt/format.h>
@@ -94,8 +96,10 @@ int ping(hb::transport::UdpTransport& transport, const std::string& peer, std::u
         return 2;
     }
     const int epoll_fd = epoll_for(transport);
-    std::vector<hb::Nanos> samples;
+    std::vector<hb::Nanos> samples;         // sent -> receive() returned it
+    std::vector<hb::Nanos> kernel_samples;  // sent -> the kernel stamped its arrival
     samples.reserve(count);
+    kernel_samples.reserve(count);
     std::vector<hb::RxRecord> received(8);
     hb::TxRecord request;
     request.dst_address = *peer_address;
@@ -110,11 +114,13 @@ int ping(hb::transport::UdpTransport& transport, const std::string& peer, std::u
         const hb::Nanos give_up = sent_at + hb::nanos_per_s;
         while (!answered && hb::monotonic_now() < give_up) {
             const std::size_t n = transport.receive(received);
+            const hb::Nanos returned_at = hb::monotonic_now();
             for (std::size_t i = 0; i < n; ++i) {
                 std::uint64_t echoed = 0;
                 std::memcpy(&echoed, received[i].bytes.data(), sizeof echoed);
                 if (echoed == seq) {
-                    samples.push_back(received[i].rx_ns - sent_at);
+                    samples.push_back(returned_at - sent_at);
+                    kernel_samples.push_back(received[i].rx_ns - sent_at);
                     answered = true;
                 }
             }
@@ -129,8 +135,12 @@ int ping(hb::transport::UdpTransport& transport, const std::string& peer, std::u
             transport.receive(received);  // late replies are discarded
         }
     }
-    std::vector<hb::Nanos> sorted = samples;
-    std::sort(sorted.begin(), sorted.end());
+    const auto sorted_copy = [](std::vector<hb::Nanos> values) {
+        std::sort(values.begin(), values.end());
+        return values;
+    };
+    const std::vector<hb::Nanos> sorted = sorted_copy(samples);
+    const std::vector<hb::Nanos> kernel = sorted_copy(kernel_samples);
     double mean = 0;
     for (const hb::Nanos s : sorted) {
         mean += static_cast<double>(s) / 1e3;
@@ -138,11 +148,13 @@ int ping(hb::transport::UdpTransport& transport, const std::string& peer, std::u
     mean = sorted.empty() ? std::nan("") : mean / static_cast<double>(sorted.size());
     fmt::print(R"({{"tool":"hb-udp","size":{},"sent":{},"received":{},"lost":{},"unit":"us",)"
                R"("min":{:.2f},"p50":{:.2f},"p90":{:.2f},"p99":{:.2f},"p99_9":{:.2f},"max":{:.2f},)"
-               R"("mean":{:.2f}}})"
+               R"("mean":{:.2f},"kernel_stamp":{{"min":{:.2f},"p50":{:.2f},"p99":{:.2f},)"
+               R"("max":{:.2f}}}}})"
                "\n",
                size, count, sorted.size(), lost, percentile(sorted, 0), percentile(sorted, 50),
                percentile(sorted, 90), percentile(sorted, 99), percentile(sorted, 99.9),
-               percentile(sorted, 100), mean);
+               percentile(sorted, 100), mean, percentile(kernel, 0), percentile(kernel, 50),
+               percentile(kernel, 99), percentile(kernel, 100));
     return lost == count ? 1 : 0;
 }
 
