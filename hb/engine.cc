@@ -182,6 +182,14 @@ void Engine::fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now,
     beat.adapter_states = detector_.local_adapter_states();
 }
 
+void Engine::clear_echo(wire::Beat& beat) noexcept {
+    beat.echo_seq = 0;
+    beat.echo_tx_time_ns = 0;
+    beat.echo_hold_ns = 0;
+    beat.echo_node = 0;
+    beat.echo_adapter = 0;
+}
+
 void Engine::set_echo(wire::Beat& beat, PathIndex path, Nanos now) const noexcept {
     const PathRuntime& runtime = paths_[path];
     if (runtime.echo_seq == 0) {
@@ -231,10 +239,12 @@ void Engine::send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noe
         encode_into(beat, record);
         count = 1;
     } else {
+        // The header is the same for every path but for destination, sequence and echo.
+        fill_beat(beat, local, now, flags);
         for (std::uint32_t i = 0; i < adapter.path_count; ++i) {
             const PathIndex path = adapter.first_path + i;
             const Path& p = topology_.paths()[path];
-            fill_beat(beat, local, now, flags);
+            clear_echo(beat);
             beat.dst_node = p.peer_node;
             beat.dst_adapter = p.peer_adapter;
             beat.seq = ++paths_[path].tx_seq;

@@ -144,6 +144,7 @@ private:
     void send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noexcept;
     void fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now, std::uint16_t flags) const;
     void set_echo(wire::Beat& beat, PathIndex path, Nanos now) const noexcept;
+    static void clear_echo(wire::Beat& beat) noexcept;
     std::size_t encode_into(const wire::Beat& beat, TxRecord& record) const noexcept;
     void drop(DropReason reason) noexcept { ++counters_.dropped[static_cast<std::size_t>(reason)]; }
     void restart_peer(PeerIndex peer, std::uint32_t incarnation, Nanos rx_ns) noexcept;
