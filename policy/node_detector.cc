@@ -6,7 +6,7 @@
 
 namespace hb::policy {
 
-NodeDetector::NodeDetector() = default;
+NodeDetector::NodeDetector(DetectorOptions options) : options_(options) {}
 NodeDetector::~NodeDetector() = default;
 
 void NodeDetector::attach(const Topology& topology, Nanos now) {
@@ -14,6 +14,8 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
     const std::size_t path_count = topology.paths().size();
     paths_.assign(path_count, PathFsm{});
     peers_.assign(topology.peers().size(), PeerFsm{});
+    locals_.assign(topology.local_adapters().size(), LocalFsm{});
+    networks_.assign(topology.config().networks.size(), NetworkFsm{});
     up_count_.resize(path_count);
     path_dirty_.assign(path_count, false);
     dirty_paths_.clear();
@@ -25,9 +27,39 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
         up_count_[p] =
             std::max<std::uint32_t>(topology.timing(topology.paths()[p].network).up_count, 1);
     }
+    max_timeout_ns_ = 0;
+    for (NetworkIndex n = 0; n < networks_.size(); ++n) {
+        const Timing& timing = topology.timing(n);
+        networks_[n].settle_ns = options_.settle_ns >= 0 ? options_.settle_ns : timing.interval_ns;
+        max_timeout_ns_ = std::max(max_timeout_ns_, timing.detection_ns() + timing.interval_ns);
+    }
     wheel_ = std::make_unique<TimerWheel>(1024, 100 * nanos_per_us, now);
-    const std::size_t adapters = topology.local_adapters().size();
-    local_states_ = adapters >= 32 ? ~std::uint32_t{0} : (std::uint32_t{1} << adapters) - 1;
+    recheck_.id = UINT32_MAX;
+    local_states_ = 0;
+    for (const LocalAdapter& local : topology.local_adapters()) {
+        local_states_ |= std::uint32_t{1} << local.adapter;
+    }
+}
+
+bool NodeDetector::usable(PathIndex path) const noexcept {
+    return locals_[topology_->paths()[path].local].up;
+}
+
+NodeDetector::Reach NodeDetector::reach(PeerIndex peer, std::int32_t network) const noexcept {
+    Reach out;
+    for (const PathIndex p : topology_->peers()[peer].paths) {
+        if ((network >= 0 && topology_->paths()[p].network != network) || !usable(p)) {
+            continue;
+        }
+        const PathFsm& path = paths_[p];
+        out.has_paths = true;
+        out.any_up = out.any_up || path.state == PathState::up;
+        out.all_down = out.all_down && path.state == PathState::down;
+        out.cut_since_ns = std::max(out.cut_since_ns, path.down_since_ns);
+        out.last_heard_ns = std::max(out.last_heard_ns, path.last_rx_ns);
+    }
+    out.all_down = out.all_down && out.has_paths;
+    return out;
 }
 
 void NodeDetector::mark_path(PathIndex path) noexcept {
@@ -46,6 +78,18 @@ void NodeDetector::mark_peer(PeerIndex peer) noexcept {
     }
 }
 
+void NodeDetector::mark_all_peers() noexcept {
+    for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
+        mark_peer(peer);
+    }
+}
+
+void NodeDetector::recheck_at(Nanos when) noexcept {
+    if (!recheck_.armed || recheck_.deadline > when) {
+        wheel_->arm(recheck_, when);
+    }
+}
+
 void NodeDetector::on_beat(const BeatObservation& beat) noexcept {
     PathFsm& path = paths_[beat.path];
     path.last_rx_ns = std::max(path.last_rx_ns, beat.rx_ns);
@@ -58,12 +102,15 @@ void NodeDetector::on_beat(const BeatObservation& beat) noexcept {
     if (!path.expiry.armed) {
         wheel_->arm(path.expiry, deadline(path));
     }
-    if (beat.leaving) {
-        const PeerIndex peer = topology_->paths()[beat.path].peer;
-        if (peers_[peer].state != NodeState::left) {
-            peers_[peer].leaving = true;
-            mark_peer(peer);
-        }
+    const PeerIndex peer = topology_->paths()[beat.path].peer;
+    PeerFsm& fsm = peers_[peer];
+    if (fsm.reported_states != beat.peer_adapter_states) {
+        fsm.reported_states = beat.peer_adapter_states;
+        mark_peer(peer);
+    }
+    if (beat.leaving && fsm.state != NodeState::left) {
+        fsm.leaving = true;
+        mark_peer(peer);
     }
     mark_path(beat.path);
 }
@@ -93,6 +140,22 @@ void NodeDetector::on_local_stall(Nanos now, Nanos /*stalled_ns*/) noexcept {
     ++counters_.local_stalls;
 }
 
+void NodeDetector::on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
+                                    Nanos now) noexcept {
+    HB_ASSERT(local < locals_.size());
+    LocalFsm& fsm = locals_[local];
+    if (fsm.up == up) {
+        return;
+    }
+    fsm.up = up;
+    fsm.evidence = evidence;
+    fsm.changed_ns = now;
+    const std::uint32_t bit = std::uint32_t{1} << topology_->local_adapters()[local].adapter;
+    local_states_ = up ? local_states_ | bit : local_states_ & ~bit;
+    locals_dirty_ = true;
+    mark_all_peers();
+}
+
 void NodeDetector::judge_path(PathIndex p) noexcept {
     PathFsm& path = paths_[p];
     if (!path.heard) {
@@ -107,6 +170,64 @@ void NodeDetector::judge_path(PathIndex p) noexcept {
         ++counters_.path_up;
         mark_peer(topology_->paths()[p].peer);
     }
+}
+
+void NodeDetector::judge_local_adapters(Nanos now, EventSink& sink) noexcept {
+    locals_dirty_ = false;
+    for (std::uint32_t l = 0; l < locals_.size(); ++l) {
+        LocalFsm& fsm = locals_[l];
+        if (fsm.up == fsm.announced_up) {
+            continue;
+        }
+        fsm.announced_up = fsm.up;
+        const LocalAdapter& adapter = topology_->local_adapters()[l];
+        sink.emit(Event{.kind = fsm.up ? EventKind::adapter_up : EventKind::adapter_down,
+                        .node = 0,
+                        .network = adapter.network,
+                        .adapter = adapter.adapter,
+                        .t_ns = now,
+                        .latency_ns = now - fsm.changed_ns,
+                        .evidence = fsm.evidence});
+    }
+}
+
+void NodeDetector::judge_isolation(Nanos now, EventSink& sink) noexcept {
+    bool all_local_down = !locals_.empty();
+    std::uint32_t local_evidence = 0;
+    for (const LocalFsm& local : locals_) {
+        all_local_down = all_local_down && !local.up;
+        local_evidence |= local.evidence;
+    }
+    bool any_up = false;
+    bool some_peer_up = false;
+    Nanos last_heard_ns = 0;
+    for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
+        const Reach r = reach(peer, -1);
+        any_up = any_up || r.any_up;
+        some_peer_up = some_peer_up || peers_[peer].state == NodeState::up;
+        last_heard_ns = std::max(last_heard_ns, r.last_heard_ns);
+    }
+    // Every peer we were hearing went silent at once, and nothing else (netmon) says we can
+    // reach the world: the likeliest single fault is here, so no peer is judged.
+    const bool isolated_now = all_local_down || (had_contact_ && some_peer_up && !any_up);
+    if (isolated_now == isolated_) {
+        return;
+    }
+    isolated_ = isolated_now;
+    if (isolated_) {
+        sink.emit(Event{
+            .kind = EventKind::isolated,
+            .t_ns = now,
+            .latency_ns = now - last_heard_ns,
+            .evidence = all_local_down ? local_evidence : evidence::paths | evidence::inference});
+        return;
+    }
+    sink.emit(Event{.kind = EventKind::isolation_ended, .t_ns = now, .evidence = evidence::paths});
+    // Silence measured while isolated proves nothing about the peers still silent: give them a
+    // full detection window from now.
+    judge_peers_after_ns_ = now + max_timeout_ns_;
+    recheck_at(judge_peers_after_ns_);
+    mark_all_peers();
 }
 
 void NodeDetector::judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexcept {
@@ -132,28 +253,164 @@ void NodeDetector::judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexce
     if (fsm.state == NodeState::left) {
         return;  // silence after a graceful leave is expected
     }
-    bool any_up = false;
-    bool all_down = true;
-    Nanos last_heard_ns = 0;
-    for (const PathIndex p : info.paths) {
-        any_up = any_up || paths_[p].state == PathState::up;
-        all_down = all_down && paths_[p].state == PathState::down;
-        last_heard_ns = std::max(last_heard_ns, paths_[p].last_rx_ns);
+    const Reach all = reach(peer, -1);
+    if (!all.has_paths) {
+        return;  // every adapter we share with it is down here: nothing to judge it by
     }
-    if (fsm.state == NodeState::up && all_down) {
+    if (fsm.state == NodeState::up && all.all_down) {
+        if (now < judge_peers_after_ns_) {
+            recheck_at(judge_peers_after_ns_);
+            return;
+        }
         fsm.state = NodeState::down;
+        fsm.remote_down = 0;  // the node-level verdict supersedes adapter verdicts
         sink.emit(Event{.kind = EventKind::node_down,
                         .node = info.node,
                         .t_ns = now,
-                        .latency_ns = now - last_heard_ns,
+                        .latency_ns = now - all.last_heard_ns,
                         .evidence = evidence::paths});
-    } else if (fsm.state != NodeState::up && any_up) {
+        return;
+    }
+    if (fsm.state != NodeState::up && all.any_up) {
         fsm.state = NodeState::up;
+        fsm.up_since_ns = now;
+        had_contact_ = true;
         sink.emit(Event{.kind = EventKind::node_up,
                         .node = info.node,
                         .t_ns = now,
-                        .latency_ns = now - last_heard_ns,
+                        .latency_ns = now - all.last_heard_ns,
                         .evidence = evidence::paths});
+    }
+    if (fsm.state != NodeState::up) {
+        return;
+    }
+    // Its adapters, one network at a time: recoveries, and what it reports about itself.
+    for (const PathIndex p : info.paths) {
+        const Path& path = topology_->paths()[p];
+        const std::uint32_t bit = std::uint32_t{1} << path.peer_adapter;
+        const bool announced_down = (fsm.remote_down & bit) != 0;
+        const Reach on_network = reach(peer, path.network);
+        if (announced_down && on_network.any_up) {
+            fsm.remote_down &= ~bit;
+            sink.emit(Event{.kind = EventKind::remote_adapter_up,
+                            .node = info.node,
+                            .network = path.network,
+                            .adapter = path.peer_adapter,
+                            .t_ns = now,
+                            .evidence = evidence::paths});
+        } else if (!announced_down && (fsm.reported_states & bit) == 0 && on_network.has_paths &&
+                   !networks_[path.network].announced_down) {
+            // The peer says so itself, over another path: no need to wait for silence.
+            fsm.remote_down |= bit;
+            sink.emit(Event{.kind = EventKind::remote_adapter_down,
+                            .node = info.node,
+                            .network = path.network,
+                            .adapter = path.peer_adapter,
+                            .t_ns = now,
+                            .latency_ns = now - on_network.last_heard_ns,
+                            .evidence = evidence::report});
+        }
+    }
+}
+
+void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sink) noexcept {
+    NetworkFsm& net = networks_[network];
+    // Peers alive (up somewhere) that we share this network with through an adapter that is up.
+    std::uint32_t alive = 0;
+    std::uint32_t cut = 0;
+    std::uint32_t cut_reporting_down = 0;
+    std::uint32_t cut_reporting_up = 0;
+    bool any_up = false;
+    Nanos settled_at = 0;
+    Nanos last_heard_ns = 0;
+    for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
+        const PeerFsm& fsm = peers_[peer];
+        if (fsm.state != NodeState::up) {
+            continue;
+        }
+        const Reach r = reach(peer, network);
+        if (!r.has_paths) {
+            continue;
+        }
+        ++alive;
+        any_up = any_up || r.any_up;
+        if (!r.all_down) {
+            continue;
+        }
+        ++cut;
+        // A path still down since before the peer came (back) up has not failed, it has not
+        // come up yet: it gets a whole detection window from NODE_UP.
+        settled_at = std::max({settled_at, r.cut_since_ns + net.settle_ns,
+                               fsm.up_since_ns + max_timeout_ns_});
+        last_heard_ns = std::max(last_heard_ns, r.last_heard_ns);
+        bool reports_down = false;
+        for (const PathIndex p : topology_->peers()[peer].paths) {
+            const Path& path = topology_->paths()[p];
+            if (path.network == network &&
+                (fsm.reported_states & (std::uint32_t{1} << path.peer_adapter)) == 0) {
+                reports_down = true;
+            }
+        }
+        cut_reporting_down += reports_down ? 1 : 0;
+        cut_reporting_up += reports_down ? 0 : 1;
+    }
+    if (net.announced_down) {
+        if (any_up) {
+            net.announced_down = false;
+            sink.emit(Event{.kind = EventKind::network_up,
+                            .network = network,
+                            .t_ns = now,
+                            .evidence = evidence::paths});
+        }
+        return;
+    }
+    if (cut == 0) {
+        return;
+    }
+    if (now < settled_at) {
+        recheck_at(settled_at);  // wait for corroborating evidence (a node death, say)
+        return;
+    }
+    if (cut == alive && cut_reporting_down < cut) {
+        // Nobody is reachable on this network while everyone is alive elsewhere, and they do not
+        // say their own adapters failed: the network did (our adapter's link is up).
+        net.announced_down = true;
+        const std::uint32_t basis =
+            cut_reporting_up == cut ? evidence::report : evidence::inference;
+        sink.emit(Event{.kind = EventKind::network_down,
+                        .network = network,
+                        .t_ns = now,
+                        .latency_ns = now - last_heard_ns,
+                        .evidence = evidence::paths | basis});
+        return;
+    }
+    // Some peers are reachable here and these are not: their adapters on it failed.
+    for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
+        PeerFsm& fsm = peers_[peer];
+        if (fsm.state != NodeState::up) {
+            continue;
+        }
+        const Reach r = reach(peer, network);
+        if (!r.all_down) {
+            continue;
+        }
+        for (const PathIndex p : topology_->peers()[peer].paths) {
+            const Path& path = topology_->paths()[p];
+            const std::uint32_t bit = std::uint32_t{1} << path.peer_adapter;
+            if (path.network != network || (fsm.remote_down & bit) != 0) {
+                continue;
+            }
+            fsm.remote_down |= bit;
+            const bool reported = (fsm.reported_states & bit) == 0;
+            sink.emit(Event{
+                .kind = EventKind::remote_adapter_down,
+                .node = topology_->peers()[peer].node,
+                .network = network,
+                .adapter = path.peer_adapter,
+                .t_ns = now,
+                .latency_ns = now - r.last_heard_ns,
+                .evidence = evidence::paths | (reported ? evidence::report : evidence::inference)});
+        }
     }
 }
 
@@ -166,6 +423,10 @@ void NodeDetector::tick(Nanos now, EventSink& sink) noexcept {
     dirty_paths_.clear();
 
     wheel_->advance(now, [&](Timer& timer) {
+        if (&timer == &recheck_) {
+            mark_all_peers();
+            return;
+        }
         PathFsm& path = paths_[timer.id];
         if (deadline(path) > now) {
             wheel_->arm(timer, deadline(path));
@@ -173,6 +434,7 @@ void NodeDetector::tick(Nanos now, EventSink& sink) noexcept {
         }
         if (path.state != PathState::down) {
             path.state = PathState::down;
+            path.down_since_ns = deadline(path);
             path.confirmed = false;
             path.consecutive = 0;
             ++counters_.path_down;
@@ -180,15 +442,29 @@ void NodeDetector::tick(Nanos now, EventSink& sink) noexcept {
         }
     });
 
+    if (locals_dirty_) {
+        judge_local_adapters(now, sink);
+    }
+    if (dirty_peers_.empty()) {
+        return;
+    }
+    judge_isolation(now, sink);
     for (const PeerIndex peer : dirty_peers_) {
         peers_[peer].dirty = false;
-        judge_peer(peer, now, sink);
+        if (!isolated_) {
+            judge_peer(peer, now, sink);
+        }
     }
     dirty_peers_.clear();
+    if (!isolated_) {
+        for (NetworkIndex network = 0; network < networks_.size(); ++network) {
+            judge_network(network, now, sink);
+        }
+    }
 }
 
 Nanos NodeDetector::next_deadline() const noexcept {
-    if (!dirty_paths_.empty() || !dirty_peers_.empty()) {
+    if (!dirty_paths_.empty() || !dirty_peers_.empty() || locals_dirty_) {
         return 0;
     }
     return wheel_ ? wheel_->next_deadline() : TimerWheel::never;

@@ -1,6 +1,8 @@
-// The failure detector: per-path state machines (DOWN -> INIT -> UP, as BFD) and node verdicts
-// (NODE_UP, NODE_DOWN, NODE_RESTARTED, NODE_LEFT). Arrivals are recorded in on_beat(); every
-// transition and verdict is made in tick(now).
+// The failure detector: per-path state machines (DOWN -> INIT -> UP, as BFD) and the
+// classification of DESIGN §6: the local node's adapters (ADAPTER_DOWN/UP), isolation
+// (ISOLATED), a peer's adapter (REMOTE_ADAPTER_DOWN/UP), a whole network (NETWORK_DOWN/UP) and the
+// peer itself (NODE_UP/DOWN/RESTARTED/LEFT). Arrivals are recorded in on_beat(); every transition
+// and verdict is made in tick(now).
 #pragma once
 
 #include <algorithm>
@@ -20,6 +22,7 @@ struct PathFsm {
     PathState state = PathState::down;
     Nanos last_rx_ns = 0;
     Nanos timeout_ns = 0;
+    Nanos down_since_ns = 0;
     std::uint32_t consecutive = 0;
     bool heard = false;      // a beat arrived since the last transition was judged
     bool confirmed = false;  // the peer has shown it hears us since the path was last down
@@ -32,15 +35,25 @@ struct DetectorCounters {
     std::uint64_t local_stalls = 0;
 };
 
+struct DetectorOptions {
+    // How long a partial failure (some of a peer's paths down) waits for corroborating evidence
+    // before it is classified: a node's death takes all its paths within about one interval and
+    // must yield one NODE_DOWN, not adapter or network events first. Negative: one interval of
+    // the network concerned.
+    Nanos settle_ns = -1;
+};
+
 class NodeDetector final : public Detector {
 public:
-    NodeDetector();
+    explicit NodeDetector(DetectorOptions options = {});
     ~NodeDetector() override;
 
     void attach(const Topology& topology, Nanos now) override;
     void on_beat(const BeatObservation& beat) noexcept override;
     void on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept override;
     void on_local_stall(Nanos now, Nanos stalled_ns) noexcept override;
+    void on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
+                          Nanos now) noexcept override;
     void tick(Nanos now, EventSink& sink) noexcept override;
     Nanos next_deadline() const noexcept override;
     PathState path_state(PathIndex path) const noexcept override { return paths_[path].state; }
@@ -48,6 +61,7 @@ public:
 
     const DetectorCounters& counters() const noexcept { return counters_; }
     const PathFsm& path(PathIndex path) const noexcept { return paths_[path]; }
+    bool isolated() const noexcept { return isolated_; }
 
 private:
     enum class NodeState : std::uint8_t { unknown, up, down, left };
@@ -57,28 +71,63 @@ private:
         bool leaving = false;    // a LEAVING beat arrived, not yet reported
         bool restarted = false;  // a new incarnation arrived, not yet reported
         Nanos restart_rx_ns = 0;
+        Nanos up_since_ns = 0;  // NODE_UP: its other paths may still be coming up
+        std::uint32_t reported_states = ~std::uint32_t{0};  // its own adapters, by its report
+        std::uint32_t remote_down = 0;  // its adapters we announced REMOTE_ADAPTER_DOWN for
+    };
+    struct LocalFsm {
+        bool up = true;
+        bool announced_up = true;
+        std::uint32_t evidence = 0;
+        Nanos changed_ns = 0;
+    };
+    struct NetworkFsm {
+        bool announced_down = false;
+        Nanos settle_ns = 0;
+    };
+    // What a peer looks like on one network right now, from our usable paths.
+    struct Reach {
+        bool has_paths = false;  // we share the network and our adapter on it is up
+        bool any_up = false;
+        bool all_down = true;
+        Nanos cut_since_ns = 0;  // when the last of its paths there went down
+        Nanos last_heard_ns = 0;
     };
 
-    // When the path expires: its timeout after the newest beat, or after the end of the last
-    // local stall if that came later (silence across our own stall proves nothing).
     Nanos deadline(const PathFsm& path) const noexcept {
         return std::max(path.last_rx_ns, resume_ns_) + path.timeout_ns;
     }
+    bool usable(PathIndex path) const noexcept;
+    Reach reach(PeerIndex peer, std::int32_t network) const noexcept;  // network -1: all
     void mark_path(PathIndex path) noexcept;
     void mark_peer(PeerIndex peer) noexcept;
+    void mark_all_peers() noexcept;
+    void recheck_at(Nanos when) noexcept;
     void judge_path(PathIndex path) noexcept;
+    void judge_local_adapters(Nanos now, EventSink& sink) noexcept;
+    void judge_isolation(Nanos now, EventSink& sink) noexcept;
     void judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexcept;
+    void judge_network(NetworkIndex network, Nanos now, EventSink& sink) noexcept;
 
+    DetectorOptions options_;
     const Topology* topology_ = nullptr;
     std::vector<PathFsm> paths_;
     std::vector<PeerFsm> peers_;
+    std::vector<LocalFsm> locals_;
+    std::vector<NetworkFsm> networks_;
     std::vector<std::uint32_t> up_count_;  // per path: the local network's anti-flap count
     std::vector<PathIndex> dirty_paths_;   // capacity reserved at attach: never grows past it
     std::vector<PeerIndex> dirty_peers_;
     std::vector<bool> path_dirty_;
     std::unique_ptr<TimerWheel> wheel_;
+    Timer recheck_;  // a settle window or a grace period ends
+    bool locals_dirty_ = false;
+    bool isolated_ = false;
+    bool had_contact_ = false;        // some peer was up at some point
+    Nanos judge_peers_after_ns_ = 0;  // no NODE_DOWN before this (after isolation ended)
     std::uint32_t local_states_ = 0;
     Nanos resume_ns_ = 0;  // when this node last resumed from a stall
+    Nanos max_timeout_ns_ = 0;
     DetectorCounters counters_;
 };
 

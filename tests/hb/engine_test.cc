@@ -102,7 +102,7 @@ TEST(Engine, AHungNodeDoesNotReportItsHealthyPeersDownWhenItResumes) {
 TEST(Engine, ASilentPeerIsStillReportedDownAfterALocalStall) {
     // Node 2 died while node 1 was stalled: the verdict comes one detection time after node 1
     // resumes, not at once (its silence across the stall proves nothing) and not never.
-    TestCluster cluster(2, 1, NetworkMode::unicast, fast);
+    TestCluster cluster(3, 1, NetworkMode::unicast, fast);
     cluster.run_for(100 * nanos_per_ms);
     cluster.crash(1);
     cluster.crash(2);
@@ -129,13 +129,18 @@ TEST(Engine, ARestartIsReportedAsARestartAndNotAsADeath) {
 }
 
 TEST(Engine, ARestartAfterADeathGivesDownRestartedAndUp) {
-    TestCluster cluster(2, 1, NetworkMode::unicast, fast);
+    TestCluster cluster(3, 1, NetworkMode::unicast, fast);
     cluster.run_for(100 * nanos_per_ms);
     cluster.crash(2);
     cluster.run_for(200 * nanos_per_ms);
     cluster.start(2);
     cluster.run_for(200 * nanos_per_ms);
-    const auto& events = cluster.events(1);
+    std::vector<Event> events;
+    for (const Event& event : cluster.events(1)) {
+        if (event.node == 2) {
+            events.push_back(event);
+        }
+    }
     ASSERT_EQ(events.size(), 4U);
     EXPECT_EQ(events[0].kind, EventKind::node_up);
     EXPECT_EQ(events[1].kind, EventKind::node_down);
@@ -170,16 +175,34 @@ TEST(Engine, MulticastNetworksDetectTheSameWay) {
 }
 
 TEST(Engine, APeerOnTwoNetworksIsDownOnlyWhenEveryPathIs) {
-    TestCluster cluster(2, 2, NetworkMode::unicast, fast);
+    TestCluster cluster(3, 2, NetworkMode::unicast, fast);
     cluster.run_for(100 * nanos_per_ms);
     cluster.network(0).cut_both(test::address_of(1, 0), test::address_of(2, 0));
     cluster.run_for(300 * nanos_per_ms);
     EXPECT_TRUE(cluster.events_of(1, EventKind::node_down, 2).empty());
-    EXPECT_EQ(cluster.engine(1).path_state(0), PathState::down);
-    EXPECT_EQ(cluster.engine(1).path_state(1), PathState::up);
+    const Topology& topology = cluster.engine(1).topology();
+    EXPECT_EQ(cluster.engine(1).path_state(topology.find_path(0, 2, 0)), PathState::down);
+    EXPECT_EQ(cluster.engine(1).path_state(topology.find_path(1, 2, 1)), PathState::up);
     cluster.network(1).cut_both(test::address_of(1, 1), test::address_of(2, 1));
     cluster.run_for(300 * nanos_per_ms);
     EXPECT_EQ(cluster.events_of(1, EventKind::node_down, 2).size(), 1U);
+}
+
+TEST(Engine, TheLastPeerFallingSilentIsIsolationNotADeath) {
+    // Two nodes, no disk, no netmon: when the only peer goes silent this node cannot tell its
+    // death from its own isolation, and a NODE_DOWN could start a takeover (split brain).
+    TestCluster cluster(2, 1, NetworkMode::unicast, fast);
+    cluster.run_for(100 * nanos_per_ms);
+    cluster.crash(2);
+    cluster.run_for(300 * nanos_per_ms);
+    EXPECT_TRUE(cluster.events_of(1, EventKind::node_down, 2).empty());
+    ASSERT_EQ(cluster.events_of(1, EventKind::isolated, 0).size(), 1U);
+    EXPECT_EQ(cluster.events_of(1, EventKind::isolated, 0)[0].evidence,
+              evidence::paths | evidence::inference);
+    cluster.resume(2);
+    cluster.run_for(200 * nanos_per_ms);
+    EXPECT_EQ(cluster.events_of(1, EventKind::isolation_ended, 0).size(), 1U);
+    EXPECT_TRUE(cluster.events_of(1, EventKind::node_down, 2).empty());
 }
 
 TEST(Engine, APathComesUpOnlyWhenBothSidesHearEachOther) {

@@ -136,6 +136,35 @@ public:
         }
     }
 
+    // Node `id`'s adapter on `network` fails as its link watch would see it: its detector is
+    // told at once, and the network carries nothing to or from that adapter.
+    void set_adapter(NodeId id, NetworkIndex network, bool up) {
+        members_[id]->detector.on_local_adapter(network, up, evidence::link, now_);
+        for (NodeId other = 1; other < members_.size(); ++other) {
+            if (other == id) {
+                continue;
+            }
+            if (up) {
+                networks_[network].restore(address_of(id, network), address_of(other, network));
+                networks_[network].restore(address_of(other, network), address_of(id, network));
+            } else {
+                networks_[network].cut_both(address_of(id, network), address_of(other, network));
+            }
+        }
+    }
+    // Every frame on `network` is dropped while links stay up (a dead switch).
+    void set_network(NetworkIndex network, bool up) {
+        for (NodeId a = 1; a < members_.size(); ++a) {
+            for (NodeId b = 1; b < members_.size(); ++b) {
+                if (a != b && up) {
+                    networks_[network].restore(address_of(a, network), address_of(b, network));
+                } else if (a != b) {
+                    networks_[network].cut(address_of(a, network), address_of(b, network));
+                }
+            }
+        }
+    }
+
     Member& node(NodeId id) { return *members_[id]; }
     Engine& engine(NodeId id) { return *members_[id]->engine; }
     std::vector<Event>& events(NodeId id) { return members_[id]->events; }

@@ -18,7 +18,7 @@ constexpr Timing fast{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_cou
 constexpr std::uint16_t test_port = 40991;
 
 ClusterConfig loopback_config(NodeId local) {
-    ClusterConfig config = test::make_cluster_config(2, 1, NetworkMode::unicast, fast);
+    ClusterConfig config = test::make_cluster_config(3, 1, NetworkMode::unicast, fast);
     config.local_node = local;
     config.networks[0].port = test_port;
     for (NodeConfig& node : config.nodes) {
@@ -107,9 +107,11 @@ protected:
     }
 };
 
-TEST_P(UdpEngine, TwoNodesComeUpAndAStoppedOneIsReportedDown) {
+TEST_P(UdpEngine, NodesComeUpAndAStoppedOneIsReportedDown) {
     const bool threaded = GetParam();
+    // Three nodes: when the last peer a node hears falls silent, it reports itself isolated.
     LoopbackNode alpha(1, threaded);
+    LoopbackNode gamma(3, threaded);
     {
         LoopbackNode beta(2, threaded);
         ASSERT_TRUE(alpha.wait_for(EventKind::node_up));
