@@ -34,6 +34,26 @@ int make_epoll_for(std::span<Transport* const> transports) {
     return fd;
 }
 
+void add_pollers(int epoll_fd, std::span<Poller* const> pollers) {
+    for (Poller* poller : pollers) {
+        if (poller->wait_fd() < 0) {
+            continue;
+        }
+        epoll_event event{};
+        event.events = EPOLLIN;
+        event.data.u32 = UINT32_MAX;
+        HB_ASSERT(epoll_ctl(epoll_fd, EPOLL_CTL_ADD, poller->wait_fd(), &event) == 0);
+    }
+}
+
+bool poll_all(std::span<Poller* const> pollers, Nanos now) {
+    bool did_work = false;
+    for (Poller* poller : pollers) {
+        did_work = poller->poll(now) || did_work;
+    }
+    return did_work;
+}
+
 bool has_polled_transport(std::span<Transport* const> transports) {
     return std::any_of(transports.begin(), transports.end(),
                        [](const Transport* t) { return t->wait_fd() < 0; });
@@ -55,8 +75,10 @@ void wait_until(int epoll_fd, Nanos deadline, Nanos now, Nanos max_sleep_ns, boo
 
 }  // namespace
 
-SingleThreadRunner::SingleThreadRunner(Engine& engine)
-    : engine_(engine), epoll_fd_(make_epoll_for(engine.transports())) {}
+SingleThreadRunner::SingleThreadRunner(Engine& engine, std::span<Poller* const> pollers)
+    : engine_(engine), pollers_(pollers), epoll_fd_(make_epoll_for(engine.transports())) {
+    add_pollers(epoll_fd_, pollers_);
+}
 
 SingleThreadRunner::~SingleThreadRunner() {
     close(epoll_fd_);
@@ -68,7 +90,8 @@ void SingleThreadRunner::run(const std::atomic<bool>& stop, const AfterPoll& aft
     const bool must_poll = has_polled_transport(engine_.transports());
     while (!stop.load(std::memory_order_relaxed)) {
         ++counters_.loops;
-        const bool did_work = engine_.poll(monotonic_now());
+        const bool polled = poll_all(pollers_, monotonic_now());
+        const bool did_work = engine_.poll(monotonic_now()) || polled;
         if (after_poll) {
             after_poll();
         }
@@ -81,8 +104,10 @@ void SingleThreadRunner::run(const std::atomic<bool>& stop, const AfterPoll& aft
     }
 }
 
-ThreadedRunner::ThreadedRunner(Engine& engine, std::size_t queue_capacity)
+ThreadedRunner::ThreadedRunner(Engine& engine, std::span<Poller* const> pollers,
+                               std::size_t queue_capacity)
     : engine_(engine),
+      pollers_(pollers),
       queue_(queue_capacity),
       rx_epoll_fd_(make_epoll_for(engine.transports())),
       wake_fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)),
@@ -91,6 +116,7 @@ ThreadedRunner::ThreadedRunner(Engine& engine, std::size_t queue_capacity)
     epoll_event event{};
     event.events = EPOLLIN;
     HB_ASSERT(epoll_ctl(engine_epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &event) == 0);
+    add_pollers(engine_epoll_fd_, pollers_);
 }
 
 ThreadedRunner::~ThreadedRunner() {
@@ -142,6 +168,7 @@ void ThreadedRunner::run(const std::atomic<bool>& stop, const AfterPoll& after_p
             engine_.ingest(item.local, item.record);
         }
         bool did_work = taken != 0;
+        did_work = poll_all(pollers_, monotonic_now()) || did_work;
         did_work = engine_.tick(monotonic_now()) || did_work;
         if (after_poll) {
             after_poll();

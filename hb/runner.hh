@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <span>
 
 #include "hb/engine.hh"
 
@@ -20,9 +21,21 @@ struct RunnerCounters {
 // Called on the engine thread after every loop iteration (e.g. to drain events).
 using AfterPoll = std::function<void()>;
 
+// Something else the engine thread must serve (a link watch, a netmon prober): polled once per
+// loop iteration before the engine ticks, and woken by its file descriptor. Runs on the engine
+// thread, so it may call into the engine's detector.
+class Poller {
+public:
+    virtual ~Poller() = default;
+    // Readable when poll() has work; -1 if it only needs the loop's regular iterations.
+    virtual int wait_fd() const noexcept = 0;
+    // Does at most one bounded step of work; true if it did any.
+    virtual bool poll(Nanos now) noexcept = 0;
+};
+
 class SingleThreadRunner {
 public:
-    explicit SingleThreadRunner(Engine& engine);
+    explicit SingleThreadRunner(Engine& engine, std::span<Poller* const> pollers = {});
     ~SingleThreadRunner();
     SingleThreadRunner(const SingleThreadRunner&) = delete;
     SingleThreadRunner& operator=(const SingleThreadRunner&) = delete;
@@ -34,13 +47,15 @@ public:
 
 private:
     Engine& engine_;
+    std::span<Poller* const> pollers_;
     int epoll_fd_ = -1;
     RunnerCounters counters_;
 };
 
 class ThreadedRunner {
 public:
-    ThreadedRunner(Engine& engine, std::size_t queue_capacity = 8192);
+    ThreadedRunner(Engine& engine, std::span<Poller* const> pollers = {},
+                   std::size_t queue_capacity = 8192);
     ~ThreadedRunner();
     ThreadedRunner(const ThreadedRunner&) = delete;
     ThreadedRunner& operator=(const ThreadedRunner&) = delete;
@@ -58,6 +73,7 @@ private:
     void receive_loop(const std::atomic<bool>& stop) noexcept;
 
     Engine& engine_;
+    std::span<Poller* const> pollers_;
     boost::lockfree::spsc_queue<Item> queue_;
     int rx_epoll_fd_ = -1;
     int wake_fd_ = -1;  // eventfd: the receive thread wakes the engine thread

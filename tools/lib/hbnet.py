@@ -97,6 +97,26 @@ def hbd_problem() -> str | None:
     return None
 
 
+# -- impairment relay (hb_impair, DESIGN §10): paths for Lab.connect_impaired -----------------
+
+def impair_path() -> Path:
+    """The impairment relay: $HB_IMPAIR, else the default build directory of this checkout."""
+    return Path(os.environ.get("HB_IMPAIR") or REPO_ROOT / "build" / "tests" / "support" /
+                "hb_impair")
+
+
+def impair_problem() -> str | None:
+    """Why hb_impair cannot be run (None when it can): tests of degraded links skip with it."""
+    path = impair_path()
+    if not path.is_file():
+        return f"hb_impair not found at {path} (build it, or set HB_IMPAIR)"
+    if not os.access(path, os.X_OK):
+        return f"hb_impair at {path} is not executable"
+    return None
+
+# -- end of impairment relay paths -------------------------------------------------------------
+
+
 def check_test_address(address: str) -> ipaddress.IPv4Interface:
     """Parses 'A.B.C.D/N' and refuses anything outside 198.18.0.0/15 (DESIGN §9, §10)."""
     interface = ipaddress.ip_interface(address)
@@ -325,6 +345,70 @@ class Lab:
     def _disable_tx_offload(namespace: Namespace, ifname: str) -> None:
         if shutil.which("ethtool") is not None:
             namespace.run(["ethtool", "-K", ifname, "tx", "off"], timeout=10)  # best effort
+
+
+    # -- impaired links (hb_impair, DESIGN §10) ------------------------------------------
+
+    def connect_impaired(self, host: Host, switch: Switch, ifname: str, address: str,
+                         relay_args: list[str]) -> tuple[str, subprocess.Popen]:
+        """Like connect, with the impairment relay as a bump in the wire; returns (port, relay).
+
+        host/ifname <-veth-> relay namespace (host0 | hb_impair | switch0) <-veth-> switch/port.
+        The relay runs `hb_impair host0 switch0 *relay_args` in a namespace of its own, so
+        `--a2b-*` options impair what the host sends and `--b2a-*` what it receives. The relay is
+        a lab process (killed at cleanup); SIGTERM it and read its stdout for the final JSON
+        counters. Its stderr (start line, --stats-interval-s lines) goes to
+        <lab tmp>/<relay namespace>.log. The switch port is registered as for connect, so
+        port_for and blackhole work on it.
+        """
+        problem = impair_problem()
+        if problem is not None:
+            raise CommandError(problem)
+        check_ifname(ifname)
+        interface = check_test_address(address)
+        if ifname in host.addresses:
+            raise ValueError(f"{host.name} already has an interface {ifname}")
+        relay = Namespace(self, f"relay{len(self._namespaces)}")
+        run(["ip", "netns", "add", relay.netns])
+        self._namespaces.append(relay)  # registered before anything else can fail
+        relay.run(["sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1",
+                   "net.ipv6.conf.default.disable_ipv6=1"], timeout=10)
+        port = f"{host.name}-{ifname}"
+        if len(port.encode()) > IFNAME_MAX or port in switch.ports or port == Switch.BRIDGE:
+            port = f"port{len(switch.ports)}"
+        relay.ip("link", "add", "name", "host0", "type", "veth",
+                 "peer", "name", ifname, "netns", host.netns)
+        relay.ip("link", "add", "name", "switch0", "type", "veth",
+                 "peer", "name", port, "netns", switch.netns)
+        switch.ports[port] = (host, ifname)
+        host.addresses[ifname] = interface
+        relay.ip("link", "set", "dev", "host0", "up")
+        relay.ip("link", "set", "dev", "switch0", "up")
+        switch.ip("link", "set", "dev", port, "master", Switch.BRIDGE, "up")
+        # As in connect; the relay also fills unfinished checksums, so this is belt and braces.
+        self._disable_tx_offload(switch, port)
+        self._disable_tx_offload(host, ifname)
+        host.ip("address", "add", str(interface), "dev", ifname)
+        host.ip("link", "set", "dev", ifname, "up")
+        log_path = self.tmp / f"{relay.name}.log"
+        with open(log_path, "wb") as log:
+            process = self.spawn(relay, [str(impair_path()), "host0", "switch0", *relay_args],
+                                 stdout=subprocess.PIPE, stderr=log)
+
+        def relay_ready() -> bool:
+            if process.poll() is not None:
+                raise CommandError(f"hb_impair {' '.join(relay_args)} exited with "
+                                   f"{process.returncode}: "
+                                   f"{log_path.read_text(errors='replace').strip()}")
+            return "hb_impair: ready" in log_path.read_text(errors="replace")
+
+        _wait(relay_ready, 5, f"hb_impair in {relay.netns}")
+        _wait(lambda: _port_forwarding(switch, port) and
+              host.link_state(ifname)["operstate"] == "UP", 5,
+              f"{host.name}/{ifname} up and {switch.name}/{port} forwarding")
+        return port, process
+
+    # -- end of impaired links -----------------------------------------------------------
 
     # -- processes -----------------------------------------------------------------------
 

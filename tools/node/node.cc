@@ -44,12 +44,25 @@ std::variant<std::unique_ptr<Node>, std::string> Node::create(NodeSettings setti
     return node;
 }
 
+std::string Node::start(Nanos now) {
+    if (std::string error = engine_->start(now); !error.empty()) {
+        return error;
+    }
+    auto opened = policy::LinkPoller::open(engine_->topology(), detector_, now);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        return *error;
+    }
+    link_poller_ = std::move(std::get<std::unique_ptr<policy::LinkPoller>>(opened));
+    pollers_ = {link_poller_.get()};
+    return {};
+}
+
 void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll) {
     if (settings_.process.threads == ProcessSettings::Threads::threaded) {
-        ThreadedRunner runner(*engine_);
+        ThreadedRunner runner(*engine_, pollers_);
         runner.run(stop, after_poll);
     } else {
-        SingleThreadRunner runner(*engine_);
+        SingleThreadRunner runner(*engine_, pollers_);
         runner.run(stop, after_poll);
     }
 }

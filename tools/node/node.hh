@@ -10,6 +10,7 @@
 
 #include "hb/engine.hh"
 #include "hb/runner.hh"
+#include "policy/link_poller.hh"
 #include "policy/node_detector.hh"
 #include "tools/node/config.hh"
 
@@ -27,7 +28,8 @@ public:
     Engine& engine() noexcept { return *engine_; }
     const policy::NodeDetector& detector() const noexcept { return detector_; }
 
-    [[nodiscard]] std::string start(Nanos now) { return engine_->start(now); }
+    // Starts the engine and the link watch of the local adapters.
+    [[nodiscard]] std::string start(Nanos now);
     // Runs the engine with the runner the settings ask for until `stop` is set.
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
 
@@ -38,6 +40,8 @@ private:
     policy::NodeDetector detector_;
     std::vector<std::unique_ptr<Transport>> transports_;
     std::unique_ptr<Engine> engine_;
+    std::unique_ptr<policy::LinkPoller> link_poller_;
+    std::vector<Poller*> pollers_;
 };
 
 // Applies real-time priority and memory locking to the calling process/thread. Returns one line

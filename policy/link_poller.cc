@@ -1,0 +1,58 @@
+#include "policy/link_poller.hh"
+
+#include <algorithm>
+
+namespace hb::policy {
+
+LinkPoller::LinkPoller(std::unique_ptr<LinkWatch> watch, Detector& detector,
+                       std::vector<std::vector<std::uint32_t>> locals_by_name)
+    : watch_(std::move(watch)), detector_(detector), locals_by_name_(std::move(locals_by_name)) {}
+
+std::variant<std::unique_ptr<LinkPoller>, std::string> LinkPoller::open(const Topology& topology,
+                                                                        Detector& detector,
+                                                                        Nanos now) {
+    // One watch entry per interface; several adapters (networks) may share one.
+    std::vector<std::string> names;
+    std::vector<std::vector<std::uint32_t>> locals_by_name;
+    const NodeConfig* local_node = topology.config().find_node(topology.local_node());
+    for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
+        const std::string& ifname =
+            local_node->adapters[topology.local_adapters()[l].adapter].ifname;
+        const auto found = std::find(names.begin(), names.end(), ifname);
+        if (found == names.end()) {
+            names.push_back(ifname);
+            locals_by_name.push_back({l});
+        } else {
+            locals_by_name[static_cast<std::size_t>(found - names.begin())].push_back(l);
+        }
+    }
+    auto opened = LinkWatch::open(names);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        return "link watch: " + *error;
+    }
+    std::unique_ptr<LinkPoller> poller{
+        new LinkPoller(std::move(std::get<std::unique_ptr<LinkWatch>>(opened)), detector,
+                       std::move(locals_by_name))};
+    for (std::uint32_t i = 0; i < poller->watch_->size(); ++i) {
+        poller->report(i, poller->watch_->status(i).state, now);
+    }
+    return poller;
+}
+
+void LinkPoller::report(std::uint32_t name, LinkState state, Nanos now) noexcept {
+    // Up means up; down, missing (the interface is gone) and unknown all mean the adapter
+    // cannot carry beats.
+    for (const std::uint32_t local : locals_by_name_[name]) {
+        detector_.on_local_adapter(local, state == LinkState::up, evidence::link, now);
+    }
+}
+
+bool LinkPoller::poll(Nanos now) noexcept {
+    const std::size_t count = watch_->poll(changes_);
+    for (std::size_t i = 0; i < count; ++i) {
+        report(changes_[i].index, changes_[i].new_state, now);
+    }
+    return count != 0;
+}
+
+}  // namespace hb::policy
