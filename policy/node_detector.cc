@@ -315,6 +315,14 @@ void NodeDetector::judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexce
 
 void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sink) noexcept {
     NetworkFsm& net = networks_[network];
+    // A local adapter on this network that just came back up has had no time to bring its paths
+    // up: silence on them is not yet evidence.
+    Nanos adapter_up_since_ns = 0;
+    for (std::uint32_t l = 0; l < locals_.size(); ++l) {
+        if (topology_->local_adapters()[l].network == network && locals_[l].up) {
+            adapter_up_since_ns = std::max(adapter_up_since_ns, locals_[l].changed_ns);
+        }
+    }
     // Peers alive (up somewhere) that we share this network with through an adapter that is up.
     std::uint32_t alive = 0;
     std::uint32_t cut = 0;
@@ -340,8 +348,9 @@ void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sin
         ++cut;
         // A path still down since before the peer came (back) up has not failed, it has not
         // come up yet: it gets a whole detection window from NODE_UP.
-        settled_at = std::max({settled_at, r.cut_since_ns + net.settle_ns,
-                               fsm.up_since_ns + max_timeout_ns_});
+        settled_at =
+            std::max({settled_at, r.cut_since_ns + net.settle_ns, fsm.up_since_ns + max_timeout_ns_,
+                      adapter_up_since_ns + max_timeout_ns_});
         last_heard_ns = std::max(last_heard_ns, r.last_heard_ns);
         bool reports_down = false;
         for (const PathIndex p : topology_->peers()[peer].paths) {

@@ -65,6 +65,7 @@ TEST_F(Classification, AnAdapterFailureIsLocalAtItsNodeAndRemoteElsewhere) {
     cluster_.set_adapter(3, 0, true);
     cluster_.run_for(300 * nanos_per_ms);
     EXPECT_EQ(count(3, EventKind::adapter_up), 1U);
+    EXPECT_EQ(total(3), 2U) << "its paths were still coming up: no NETWORK_DOWN";
     EXPECT_EQ(count(1, EventKind::remote_adapter_up), 1U);
     EXPECT_EQ(count(2, EventKind::remote_adapter_up), 1U);
     EXPECT_EQ(count(1, EventKind::node_down) + count(2, EventKind::node_down), 0U);
