@@ -22,7 +22,8 @@ struct BeatObservation {
     Nanos peer_timeout_ns = 0;      // the peer's advertised interval × multiplier
     std::uint32_t consecutive = 0;  // beats in a row on this path without a gap
     std::uint32_t peer_adapter_states = 0;
-    bool peer_hears_us = false;  // it echoes a beat we sent on this path recently
+    std::uint64_t peer_tx_time_ns = 0;  // on the peer's clock: orders its reports across paths
+    bool peer_hears_us = false;         // it echoes a beat we sent on this path recently
     bool leaving = false;
 };
 

@@ -148,6 +148,10 @@ private:
     std::size_t encode_into(const wire::Beat& beat, TxRecord& record) const noexcept;
     void drop(DropReason reason) noexcept { ++counters_.dropped[static_cast<std::size_t>(reason)]; }
     void restart_peer(PeerIndex peer, std::uint32_t incarnation, Nanos rx_ns) noexcept;
+    // The time to the next beat on an adapter: 75 to 90 % of the advertised interval (BFD's
+    // rule, RFC 5880 6.8.7), so that a beat after k-1 losses still arrives before the receiver's
+    // interval x k, whatever the jitter, and so that nodes do not send in lockstep.
+    Nanos next_send_in(Nanos interval_ns) noexcept;
 
     const ClusterConfig& config_;
     Topology topology_;
@@ -158,6 +162,7 @@ private:
     // A beat timer this late means the engine itself did not run: half the shortest local
     // detection window, so a stall is caught before it could expire a path falsely.
     Nanos stall_threshold_ns_ = 0;
+    std::uint64_t jitter_state_;  // xorshift64 state for the send jitter, seeded per engine
 
     TimerWheel wheel_;
     std::vector<LocalRuntime> locals_;

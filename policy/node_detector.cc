@@ -30,7 +30,8 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
     max_timeout_ns_ = 0;
     for (NetworkIndex n = 0; n < networks_.size(); ++n) {
         const Timing& timing = topology.timing(n);
-        networks_[n].settle_ns = options_.settle_ns >= 0 ? options_.settle_ns : timing.interval_ns;
+        networks_[n].settle_ns =
+            options_.settle_ns >= 0 ? options_.settle_ns : 2 * timing.interval_ns;
         max_timeout_ns_ = std::max(max_timeout_ns_, timing.detection_ns() + timing.interval_ns);
     }
     wheel_ = std::make_unique<TimerWheel>(1024, 100 * nanos_per_us, now);
@@ -104,9 +105,14 @@ void NodeDetector::on_beat(const BeatObservation& beat) noexcept {
     }
     const PeerIndex peer = topology_->paths()[beat.path].peer;
     PeerFsm& fsm = peers_[peer];
-    if (fsm.reported_states != beat.peer_adapter_states) {
-        fsm.reported_states = beat.peer_adapter_states;
-        mark_peer(peer);
+    // Reports count in the order the peer sent them: a beat sent before its adapter failed may
+    // arrive, over another path, after one sent since.
+    if (beat.peer_tx_time_ns >= fsm.report_tx_ns) {
+        fsm.report_tx_ns = beat.peer_tx_time_ns;
+        if (fsm.reported_states != beat.peer_adapter_states) {
+            fsm.reported_states = beat.peer_adapter_states;
+            mark_peer(peer);
+        }
     }
     if (beat.leaving && fsm.state != NodeState::left) {
         fsm.leaving = true;
@@ -119,6 +125,7 @@ void NodeDetector::on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept {
     PeerFsm& fsm = peers_[peer];
     fsm.restarted = true;
     fsm.restart_rx_ns = rx_ns;
+    fsm.report_tx_ns = 0;  // a new life, a new clock
     if (fsm.state == NodeState::left) {
         fsm.state = NodeState::down;  // it left, and now it is back: report NODE_UP when it is
     }
@@ -290,7 +297,9 @@ void NodeDetector::judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexce
         const std::uint32_t bit = std::uint32_t{1} << path.peer_adapter;
         const bool announced_down = (fsm.remote_down & bit) != 0;
         const Reach on_network = reach(peer, path.network);
-        if (announced_down && on_network.any_up) {
+        // Back up only when beats flow on it again and the peer no longer reports it down (its
+        // report can arrive, over another path, before our path there has even expired).
+        if (announced_down && on_network.any_up && (fsm.reported_states & bit) != 0) {
             fsm.remote_down &= ~bit;
             sink.emit(Event{.kind = EventKind::remote_adapter_up,
                             .node = info.node,

@@ -37,9 +37,9 @@ struct DetectorCounters {
 
 struct DetectorOptions {
     // How long a partial failure (some of a peer's paths down) waits for corroborating evidence
-    // before it is classified: a node's death takes all its paths within about one interval and
-    // must yield one NODE_DOWN, not adapter or network events first. Negative: one interval of
-    // the network concerned.
+    // before it is classified: a node's death takes all its paths within about one interval (one
+    // more when its last beat on a path was lost) and must yield one NODE_DOWN, not adapter or
+    // network events first. Negative: two intervals of the network concerned.
     Nanos settle_ns = -1;
 };
 
@@ -73,7 +73,8 @@ private:
         Nanos restart_rx_ns = 0;
         Nanos up_since_ns = 0;  // NODE_UP: its other paths may still be coming up
         std::uint32_t reported_states = ~std::uint32_t{0};  // its own adapters, by its report
-        std::uint32_t remote_down = 0;  // its adapters we announced REMOTE_ADAPTER_DOWN for
+        std::uint64_t report_tx_ns = 0;  // when (its clock) it sent the report we hold
+        std::uint32_t remote_down = 0;   // its adapters we announced REMOTE_ADAPTER_DOWN for
     };
     struct LocalFsm {
         bool up = true;

@@ -13,7 +13,7 @@ import netns_support
 from netns_support import ClusterTestCase, hbnet
 
 # Paths on the second network may still be coming up when NODE_UP (the first path) arrives.
-SETTLE_S = 0.3
+SETTLE_S = 0.5
 
 
 class Classification(ClusterTestCase):

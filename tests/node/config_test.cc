@@ -27,8 +27,8 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t seed = 0x6862'636f'6e66'0001;  // fixed: failures replay
 
-// The DESIGN §9 two-node example, minus the sections this build refuses ([disk], [netmon]) and
-// minus key_file (the tests that need one add it).
+// The DESIGN §9 two-node example, minus the optional sections ([disk], which this build refuses,
+// and [netmon], which needs a file) and minus key_file (the tests that need one add it).
 constexpr std::string_view base_config = R"([cluster]
 id = 7
 [timing]
@@ -246,20 +246,89 @@ adapters = [ { network = "net_a", ifname = "veth2", address = "198.18.1.2" } ]
     EXPECT_EQ(settings.process.threads, defaults.threads);
 }
 
-TEST(ConfigTest, DiskAndNetmonAreRefusedNotIgnored) {
+TEST(ConfigTest, DiskIsRefusedNotIgnored) {
     const std::string text = std::string(base_config) +
                              "[disk]                         # optional non-IP path\n"
-                             "path = \"/dev/loop0\"\n"
-                             "[netmon]                       # optional\n"
-                             "file = \"netmon.cf\"\n";
+                             "path = \"/dev/loop0\"\n";
     const ConfigResult result = parse(text);
     EXPECT_FALSE(result.settings.has_value());
-    ASSERT_EQ(result.errors.size(), 2U) << listed(result);
+    ASSERT_EQ(result.errors.size(), 1U) << listed(result);
     EXPECT_TRUE(has_error(result, line_with(text, "[disk]"),
                           "[disk] is not supported by this build yet: the disk heartbeat module "
                           "is not built"));
-    EXPECT_TRUE(has_error(result, line_with(text, "[netmon]"),
-                          "[netmon] is not supported by this build yet"));
+}
+
+// ---- [netmon] ------------------------------------------------------------------------------
+
+// base_config plus a [netmon] section with `body`, loaded from dir/etc/hb.toml.
+ConfigResult load_with_netmon(const TempDir& dir, std::string_view body) {
+    const std::string text = std::string(base_config) + "[netmon]\n" + std::string(body);
+    return load_config(dir.write("etc/hb.toml", text, owner_only));
+}
+
+TEST(ConfigTest, NetmonFileIsReadRelativeToTheConfigAndResolvedToLocalAdapters) {
+    const TempDir dir;
+    dir.write("etc/netmon.cf",
+              "!REQD veth1 198.18.1.50\n"
+              "!REQD veth1 198.18.1.50\n"  // a duplicate: a warning with its line
+              "!REQD veth2 198.18.1.60\n"  // beta's adapter: not this node's
+              "!REQD !ALL 198.18.1.51\n",
+              owner_only);
+    const ConfigResult result = load_with_netmon(dir, "file = \"netmon.cf\"\n");
+    ASSERT_TRUE(result.settings.has_value()) << listed(result);
+    const NodeSettings& settings = *result.settings;
+    EXPECT_EQ(settings.netmon_file, dir.path() / "etc" / "netmon.cf");
+    EXPECT_EQ(settings.netmon_mode, policy::NetmonMode::caa);
+    const std::vector<std::vector<Ipv4>> expected{
+        {*Ipv4::parse("198.18.1.50"), *Ipv4::parse("198.18.1.51")}};
+    EXPECT_EQ(settings.netmon_targets, expected);
+    const auto warned = [&](std::string_view text) {
+        return std::any_of(result.warnings.begin(), result.warnings.end(),
+                           [&](const std::string& w) { return w.rfind(text, 0) == 0; });
+    };
+    EXPECT_TRUE(warned("netmon.cf:2: duplicate of line 1")) << listed(result);
+    EXPECT_TRUE(warned("netmon.cf:3: unresolvable owner veth2")) << listed(result);
+}
+
+TEST(ConfigTest, NetmonRsctModeReadsPlainAddressLines) {
+    const TempDir dir;
+    dir.write("etc/netmon.cf", "198.18.1.70\n", owner_only);
+    const ConfigResult caa = load_with_netmon(dir, "file = \"netmon.cf\"\nmode = \"caa\"\n");
+    ASSERT_TRUE(caa.settings.has_value()) << listed(caa);
+    EXPECT_EQ(caa.settings->netmon_targets, std::vector<std::vector<Ipv4>>{{}});
+    EXPECT_TRUE(std::any_of(caa.warnings.begin(), caa.warnings.end(), [](const std::string& w) {
+        return w.find("gives no target to any adapter of this node") != std::string::npos;
+    })) << listed(caa);
+
+    const ConfigResult rsct = load_with_netmon(dir, "file = \"netmon.cf\"\nmode = \"rsct\"\n");
+    ASSERT_TRUE(rsct.settings.has_value()) << listed(rsct);
+    EXPECT_EQ(rsct.settings->netmon_mode, policy::NetmonMode::rsct);
+    const std::vector<std::vector<Ipv4>> expected{{*Ipv4::parse("198.18.1.70")}};
+    EXPECT_EQ(rsct.settings->netmon_targets, expected);
+}
+
+TEST(ConfigTest, NetmonProblemsAreErrorsOnTheirLines) {
+    const TempDir dir;
+    const std::uint32_t section_line = line_with(std::string(base_config) + "[netmon]", "[netmon]");
+    // The file must exist.
+    EXPECT_TRUE(only_error(load_with_netmon(dir, "file = \"netmon.cf\"\n"), section_line + 1,
+                           "[netmon] file \"netmon.cf\""));
+    dir.write("etc/netmon.cf", "!REQD veth1 198.18.1.50\n", owner_only);
+    EXPECT_TRUE(only_error(load_with_netmon(dir, "mode = \"caa\"\n"), section_line,
+                           "[netmon] file is required"));
+    EXPECT_TRUE(only_error(load_with_netmon(dir, "file = \"netmon.cf\"\nmode = \"aix\"\n"),
+                           section_line + 2,
+                           "[netmon] mode must be \"caa\" or \"rsct\", got \"aix\""));
+    EXPECT_TRUE(only_error(load_with_netmon(dir, "file = \"netmon.cf\"\nfiles = 1\n"),
+                           section_line + 2, "unknown key \"files\" in [netmon]"));
+    EXPECT_TRUE(only_error(load_with_netmon(dir, "file = \"\"\n"), section_line + 1,
+                           "[netmon] file must not be empty"));
+}
+
+TEST(ConfigTest, WithoutNetmonThereAreNoTargets) {
+    const NodeSettings settings = valid(base_config);
+    EXPECT_TRUE(settings.netmon_file.empty());
+    EXPECT_TRUE(settings.netmon_targets.empty());
 }
 
 TEST(ConfigTest, WithoutKeyFileWarnsUnauthenticated) {

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <map>
+#include <random>
 #include <set>
 #include <utility>
 #include <vector>
@@ -63,9 +64,19 @@ class FakeNetwork {
 public:
     // Latency added to every datagram's receive stamp.
     Nanos latency_ns = 0;
+    // Seeded impairments of every delivery: random loss, and extra delay uniform in
+    // [0, jitter_ns] (the inbox is FIFO, so jitter delays without reordering).
+    double loss = 0.0;
+    Nanos jitter_ns = 0;
+    std::mt19937_64 random{1};
 
     void attach(FakeTransport& transport) { members_[transport.address().value] = &transport; }
-    void detach(FakeTransport& transport) { members_.erase(transport.address().value); }
+    void detach(FakeTransport& transport) {
+        members_.erase(transport.address().value);
+        for (auto& [group, members] : groups_) {
+            members.erase(&transport);
+        }
+    }
     void join(Ipv4 group, FakeTransport& transport) { groups_[group.value].insert(&transport); }
 
     // Drops everything from `from` to `to` until restored.
@@ -114,7 +125,17 @@ private:
             ++dropped;
             return;
         }
+        if (loss > 0.0 && std::uniform_real_distribution<double>(0.0, 1.0)(random) < loss) {
+            ++dropped;
+            return;
+        }
         ++delivered;
+        if (jitter_ns > 0) {
+            RxRecord late = rx;
+            late.rx_ns += std::uniform_int_distribution<Nanos>(0, jitter_ns)(random);
+            to.deliver(late);
+            return;
+        }
         to.deliver(rx);
     }
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <memory>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -58,19 +59,25 @@ public:
         bool running = false;
     };
 
+    // `seed` makes every incarnation (and so every engine's send jitter) reproducible.
     TestCluster(std::uint32_t node_count, std::uint32_t network_count, NetworkMode mode,
-                Timing timing, std::optional<MacKeyBytes> key = std::nullopt)
+                Timing timing, std::optional<MacKeyBytes> key = std::nullopt,
+                std::uint64_t seed = 1)
         : base_(make_cluster_config(node_count, network_count, mode, timing, key)),
-          networks_(network_count) {
+          networks_(network_count),
+          incarnations_(seed) {
         members_.resize(node_count + 1);
         for (NodeId id = 1; id <= node_count; ++id) {
             start(id);
         }
     }
 
-    // (Re)starts node `id` with a fresh engine: a new incarnation unless one is given.
+    // (Re)starts node `id` with a fresh engine: a new (seeded) incarnation unless one is given.
     void start(NodeId id, std::uint32_t incarnation = 0) {
         stop(id);
+        while (incarnation == 0) {
+            incarnation = static_cast<std::uint32_t>(incarnations_());
+        }
         auto member = std::make_unique<Member>();
         member->config = base_;
         member->config.local_node = id;
@@ -186,6 +193,7 @@ private:
     ClusterConfig base_;
     std::vector<FakeNetwork> networks_;
     std::vector<std::unique_ptr<Member>> members_;
+    std::mt19937_64 incarnations_;
     Nanos now_ = nanos_per_s;
 };
 

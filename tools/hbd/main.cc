@@ -151,8 +151,11 @@ int main(int argc, char** argv) {
     engine.leave(hb::monotonic_now());
     drain_events();
     const hb::EngineCounters& counters = engine.counters();
-    log_line(fmt::format("stopping: sent {} beats, accepted {}, dropped {}, events {} (lost {})",
-                         counters.beats_sent, counters.beats_accepted, counters.dropped_total(),
-                         counters.events_emitted, counters.events_lost + writer.lost()));
+    log_line(
+        fmt::format("stopping: sent {} beats ({} failed), accepted {}, dropped {}, "
+                    "events {} (lost {}), local stalls {}",
+                    counters.beats_sent, counters.send_failures, counters.beats_accepted,
+                    counters.dropped_total(), counters.events_emitted,
+                    counters.events_lost + writer.lost(), counters.local_stalls));
     return exit_ok;
 }

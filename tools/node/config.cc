@@ -18,6 +18,8 @@
 #include <map>
 #include <set>
 #include <span>
+#include <variant>
+#include <vector>
 
 // toml++ 3.3 asserts preconditions that some malformed documents break ("[=", "[[[1]]]",
 // "x = [ }", "1979-05-27Tx", "1979-05-27 1"; some fixed upstream since). With the check off, as in
@@ -380,6 +382,7 @@ public:
         read_nodes(root, settings.cluster);
         read_local(root, settings.cluster);
         read_process(root, settings.process);
+        read_netmon(root, settings);
         warn_unused_networks(settings.cluster);
 
         ConfigResult result;
@@ -546,7 +549,7 @@ private:
         for (const auto& [key, value] : root) {
             const std::string_view name = key.str();
             if (name == "cluster" || name == "timing" || name == "local" || name == "network" ||
-                name == "node" || name == "process") {
+                name == "node" || name == "process" || name == "netmon") {
                 continue;
             }
             // Never accept and ignore a non-IP path: an operator would believe it protects them.
@@ -554,12 +557,6 @@ private:
                 error(line_of(key),
                       "[disk] is not supported by this build yet: the disk heartbeat module is "
                       "not built");
-                continue;
-            }
-            if (name == "netmon") {
-                error(line_of(key),
-                      "[netmon] is not supported by this build yet: the netmon module is not "
-                      "built");
                 continue;
             }
             if (value.is_table()) {
@@ -1018,6 +1015,65 @@ private:
                 process.threads = static_cast<ProcessSettings::Threads>(*value);
             }
         }
+    }
+
+    // [netmon]: netmon.cf is read and resolved to this node's adapters now, so that a missing
+    // file or a target list that names nothing here shows up at --check, not at failover time.
+    void read_netmon(const toml::table& root, NodeSettings& settings) {
+        const toml::table* table = section(root, "netmon");
+        if (table == nullptr) {
+            return;
+        }
+        check_keys(*table, {"file", "mode"}, "[netmon]");
+        policy::NetmonMode mode = policy::NetmonMode::caa;
+        if (const toml::node* node = table->get("mode")) {
+            if (auto value = choice(*node, "[netmon] mode", {"caa", "rsct"})) {
+                mode = static_cast<policy::NetmonMode>(*value);
+            }
+        }
+        const toml::node* file_node = table->get("file");
+        if (file_node == nullptr) {
+            missing(*table, "[netmon] file");
+            return;
+        }
+        const auto configured = non_empty_string(*file_node, "[netmon] file");
+        if (!configured) {
+            return;
+        }
+        const std::filesystem::path path(*configured);
+        const std::filesystem::path resolved = path.is_absolute() ? path : base_dir_ / path;
+        auto loaded = policy::load_netmon(resolved, mode);
+        if (auto* problem = std::get_if<std::string>(&loaded)) {
+            std::string what = "[netmon] file " + shown(*configured);
+            if (resolved != path) {
+                what += " (" + shown(resolved.native()) + ")";
+            }
+            error(line_of(*file_node), what + " cannot be used: " + *problem);
+            return;
+        }
+        const policy::NetmonFile& netmon = std::get<policy::NetmonFile>(loaded);
+        std::vector<policy::NetmonWarning> warnings = netmon.warnings;
+        // The owners resolve against the local node's adapters; without a valid [local] there is
+        // nothing to resolve against (and that error is reported already).
+        const NodeConfig* local = settings.cluster.find_node(settings.cluster.local_node);
+        if (local != nullptr) {
+            settings.netmon_targets =
+                policy::targets_per_adapter(netmon, local->adapters, warnings);
+        }
+        const std::string prefix(*configured);
+        for (const policy::NetmonWarning& warning : warnings) {
+            warnings_.push_back(warning.line == 0 ? prefix + ": " + warning.message
+                                                  : prefix + ":" + std::to_string(warning.line) +
+                                                        ": " + warning.message);
+        }
+        if (local != nullptr &&
+            std::all_of(settings.netmon_targets.begin(), settings.netmon_targets.end(),
+                        [](const std::vector<Ipv4>& targets) { return targets.empty(); })) {
+            warnings_.push_back("[netmon] file " + shown(*configured) +
+                                " gives no target to any adapter of this node: nothing is probed");
+        }
+        settings.netmon_file = resolved;
+        settings.netmon_mode = mode;
     }
 
     // A network that fewer than two nodes are on carries no path: legal, but likely a typo.

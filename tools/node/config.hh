@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hb/model.hh"
+#include "policy/netmon_config.hh"
 
 namespace hb::node {
 
@@ -32,6 +33,12 @@ struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
     std::filesystem::path key_file;  // empty when none was configured
+    // [netmon]: the resolved netmon.cf path (empty without [netmon]), how it was read, and the
+    // probe targets of each adapter of the local node, indexed like that node's adapter list
+    // (empty without [netmon]; an adapter without targets has an empty list).
+    std::filesystem::path netmon_file;
+    policy::NetmonMode netmon_mode = policy::NetmonMode::caa;
+    std::vector<std::vector<Ipv4>> netmon_targets;
 };
 
 struct ConfigResult {

@@ -4,6 +4,7 @@
 #include <sys/mman.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 #include "transport/udp/udp_transport.hh"
@@ -54,6 +55,27 @@ std::string Node::start(Nanos now) {
     }
     link_poller_ = std::move(std::get<std::unique_ptr<policy::LinkPoller>>(opened));
     pollers_ = {link_poller_.get()};
+    // The link poller and the prober report their own transitions of the same adapters; the
+    // detector keeps the last one (see docs/netmon.md, Probing).
+    std::vector<policy::NetmonAdapter> netmon =
+        policy::netmon_adapters(engine_->topology(), settings_.netmon_targets);
+    if (!netmon.empty()) {
+        auto prober = policy::NetmonProber::open(std::move(netmon), detector_, now);
+        if (auto* error = std::get_if<std::string>(&prober)) {
+            return *error;
+        }
+        netmon_prober_ = std::move(std::get<std::unique_ptr<policy::NetmonProber>>(prober));
+        pollers_.push_back(netmon_prober_.get());
+    }
+    // Warns (on standard error, as every hbd message) when a path's measured loss makes the
+    // configured timing too tight, naming the multiplier that would keep false expiries under
+    // one a day (DESIGN §6, Timing).
+    timing_advisor_ = std::make_unique<policy::TimingAdvisor>(
+        *engine_, [](const policy::PathAdvice&, std::string_view message) {
+            std::fprintf(stderr, "hbd: warning: timing too tight: %.*s\n",
+                         static_cast<int>(message.size()), message.data());
+        });
+    pollers_.push_back(timing_advisor_.get());
     return {};
 }
 

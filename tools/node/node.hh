@@ -11,7 +11,9 @@
 #include "hb/engine.hh"
 #include "hb/runner.hh"
 #include "policy/link_poller.hh"
+#include "policy/netmon_prober.hh"
 #include "policy/node_detector.hh"
+#include "policy/timing_advice.hh"
 #include "tools/node/config.hh"
 
 namespace hb::node {
@@ -27,8 +29,10 @@ public:
     const NodeSettings& settings() const noexcept { return settings_; }
     Engine& engine() noexcept { return *engine_; }
     const policy::NodeDetector& detector() const noexcept { return detector_; }
+    const policy::NetmonProber* netmon_prober() const noexcept { return netmon_prober_.get(); }
 
-    // Starts the engine and the link watch of the local adapters.
+    // Starts the engine, the link watch of the local adapters and, when netmon.cf gives any
+    // adapter targets, the netmon prober.
     [[nodiscard]] std::string start(Nanos now);
     // Runs the engine with the runner the settings ask for until `stop` is set.
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
@@ -41,6 +45,8 @@ private:
     std::vector<std::unique_ptr<Transport>> transports_;
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<policy::LinkPoller> link_poller_;
+    std::unique_ptr<policy::NetmonProber> netmon_prober_;  // null without netmon targets
+    std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
     std::vector<Poller*> pollers_;
 };
 
