@@ -27,26 +27,10 @@
 #include <thread>
 #include <vector>
 
-// Counts every allocation in the process so a scenario can prove poll() and request_stats()
-// allocate nothing after open().
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-}  // namespace
+#include "tests/support/allocation_counter.hh"
+#include "tests/support/isolated.hh"
 
-// Out of line so the compiler does not pair free() with an inlined new and warn.
-[[gnu::noinline]] void* operator new(std::size_t size) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* memory = std::malloc(size == 0 ? 1 : size)) {
-        return memory;
-    }
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* memory) noexcept {
-    std::free(memory);
-}
-[[gnu::noinline]] void operator delete(void* memory, std::size_t) noexcept {
-    std::free(memory);
-}
+using hb::test::allocations;
 
 namespace hb::policy {
 namespace {
@@ -54,7 +38,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int change_timeout_ms = 2000;
-constexpr int scenario_timeout_s = 60;
 
 std::uint64_t data_path_allocations = 0;
 
@@ -161,72 +144,6 @@ void counted_request_stats(LinkWatch& watch) {
     return {};
 }
 
-// Runs `scenario` in a forked child that first enters a new, empty network namespace. Returns
-// "" on success, "SKIP: ..." when the namespace cannot be made, else the failure.
-[[nodiscard]] std::string run_isolated(const std::function<std::string()>& scenario) {
-    int result_pipe[2];
-    if (pipe2(result_pipe, O_CLOEXEC) != 0) {
-        return std::string("pipe2: ") + std::strerror(errno);
-    }
-    const pid_t child = fork();
-    if (child < 0) {
-        return std::string("fork: ") + std::strerror(errno);
-    }
-    if (child == 0) {
-        close(result_pipe[0]);
-        alarm(scenario_timeout_s);  // a hung scenario dies, and the parent reports it
-        std::string result;
-        if (unshare(CLONE_NEWNET) != 0) {
-            result = std::string("SKIP: unshare(CLONE_NEWNET): ") + std::strerror(errno);
-        } else {
-            data_path_allocations = 0;
-            result = scenario();
-            if (result.empty() && data_path_allocations != 0) {
-                result = std::to_string(data_path_allocations) +
-                         " allocations inside poll()/request_stats()";
-            }
-        }
-        const ssize_t written = write(result_pipe[1], result.data(), result.size());
-        _exit(written == static_cast<ssize_t>(result.size()) && result.empty() ? 0 : 1);
-    }
-    close(result_pipe[1]);
-    std::string result;
-    char chunk[512];
-    ssize_t got = 0;
-    while ((got = read(result_pipe[0], chunk, sizeof(chunk))) != 0) {
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        result.append(chunk, static_cast<std::size_t>(got));
-    }
-    close(result_pipe[0]);
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(status)) {
-        return result + " (scenario killed by signal " + std::to_string(WTERMSIG(status)) + ")";
-    }
-    if (WEXITSTATUS(status) != 0 && result.empty()) {
-        return "scenario exited with status " + std::to_string(WEXITSTATUS(status));
-    }
-    return result;
-}
-
-#define RUN_ISOLATED(...)                                            \
-    do {                                                             \
-        if (geteuid() != 0) {                                        \
-            GTEST_SKIP() << "needs root (network namespaces, veth)"; \
-        }                                                            \
-        const std::string outcome = run_isolated(__VA_ARGS__);       \
-        if (outcome.rfind("SKIP: ", 0) == 0) {                       \
-            GTEST_SKIP() << outcome.substr(6);                       \
-        }                                                            \
-        EXPECT_EQ(outcome, "");                                      \
-    } while (false)
-
 TEST(LinkWatch, RejectsBadNames) {
     const std::vector<std::string> too_long{"abcdefghijklmnop"};
     EXPECT_TRUE(std::holds_alternative<std::string>(LinkWatch::open(too_long)));
@@ -238,7 +155,7 @@ TEST(LinkWatch, RejectsBadNames) {
 }
 
 TEST(LinkWatch, InitialStateReadAtOpen) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         if (std::string error = make_up_pair(); !error.empty()) {
             return error;
         }
@@ -264,7 +181,7 @@ TEST(LinkWatch, InitialStateReadAtOpen) {
 }
 
 TEST(LinkWatch, AdminDownThenUp) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         if (std::string error = make_up_pair(); !error.empty()) {
             return error;
         }
@@ -287,7 +204,7 @@ TEST(LinkWatch, AdminDownThenUp) {
 
 // The poll_uplink case: our end stays administratively up, the far end goes away.
 TEST(LinkWatch, PeerDownLosesCarrier) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         if (std::string error = make_up_pair(); !error.empty()) {
             return error;
         }
@@ -309,7 +226,7 @@ TEST(LinkWatch, PeerDownLosesCarrier) {
 }
 
 TEST(LinkWatch, DeletedInterfaceBecomesMissing) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         if (std::string error = make_up_pair(); !error.empty()) {
             return error;
         }
@@ -333,7 +250,7 @@ TEST(LinkWatch, DeletedInterfaceBecomesMissing) {
 }
 
 TEST(LinkWatch, CreatedLaterBecomesKnown) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         std::string error;
         auto watch = open_or_null({"c0"}, error);
         REQUIRE_MSG(watch != nullptr, error);
@@ -350,7 +267,7 @@ TEST(LinkWatch, CreatedLaterBecomesKnown) {
 }
 
 TEST(LinkWatch, RenameMovesTheName) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         if (std::string error = make_up_pair(); !error.empty()) {
             return error;
         }
@@ -417,7 +334,7 @@ TEST(LinkWatch, RenameMovesTheName) {
 // Rule 3's input: a0's rx counters grow when its peer (in a second namespace, so the traffic
 // really crosses the pair instead of looping back locally) answers pings.
 TEST(LinkWatch, RxCountersGrowAfterTraffic) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         int hold[2];
         REQUIRE(pipe2(hold, O_CLOEXEC) == 0);
         const pid_t peer = fork();
@@ -494,7 +411,7 @@ TEST(LinkWatch, RxCountersGrowAfterTraffic) {
 // A burst of link events larger than the socket buffer makes the kernel drop notifications; the
 // watch must notice (ENOBUFS), resynchronise with a dump, and end up with the true state.
 TEST(LinkWatch, ResynchronisesAfterEnobufs) {
-    RUN_ISOLATED([]() -> std::string {
+    HB_RUN_ISOLATED([]() -> std::string {
         if (std::string error = make_up_pair(); !error.empty()) {
             return error;
         }

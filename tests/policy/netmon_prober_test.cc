@@ -22,25 +22,10 @@
 
 #include "hb/clock.hh"
 
-// Counts every allocation in the process so a scenario can prove poll() allocates nothing.
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-}  // namespace
+#include "tests/support/allocation_counter.hh"
+#include "tests/support/isolated.hh"
 
-// Out of line so the compiler does not pair free() with an inlined new and warn.
-[[gnu::noinline]] void* operator new(std::size_t size) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* memory = std::malloc(size == 0 ? 1 : size)) {
-        return memory;
-    }
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* memory) noexcept {
-    std::free(memory);
-}
-[[gnu::noinline]] void operator delete(void* memory, std::size_t) noexcept {
-    std::free(memory);
-}
+using hb::test::allocations;
 
 namespace hb::policy {
 namespace {
@@ -201,67 +186,6 @@ NetmonAdapter adapter(std::uint32_t local, const char* ifname, const char* addre
     return out;
 }
 
-// Runs `scenario` in a forked child that first enters a new, empty network namespace. Returns
-// "" on success, "SKIP: ..." when the namespace cannot be made, else the failure.
-[[nodiscard]] std::string run_isolated(const std::function<std::string()>& scenario) {
-    int result_pipe[2];
-    if (pipe2(result_pipe, O_CLOEXEC) != 0) {
-        return std::string("pipe2: ") + std::strerror(errno);
-    }
-    const pid_t child = fork();
-    if (child < 0) {
-        return std::string("fork: ") + std::strerror(errno);
-    }
-    if (child == 0) {
-        close(result_pipe[0]);
-        alarm(scenario_timeout_s);  // a hung scenario dies, and the parent reports it
-        std::string result;
-        if (unshare(CLONE_NEWNET) != 0) {
-            result = std::string("SKIP: unshare(CLONE_NEWNET): ") + std::strerror(errno);
-        } else {
-            result = scenario();
-        }
-        const ssize_t written = write(result_pipe[1], result.data(), result.size());
-        _exit(written == static_cast<ssize_t>(result.size()) && result.empty() ? 0 : 1);
-    }
-    close(result_pipe[1]);
-    std::string result;
-    char chunk[512];
-    ssize_t got = 0;
-    while ((got = read(result_pipe[0], chunk, sizeof(chunk))) != 0) {
-        if (got < 0) {
-            if (errno == EINTR) {
-                continue;
-            }
-            break;
-        }
-        result.append(chunk, static_cast<std::size_t>(got));
-    }
-    close(result_pipe[0]);
-    int status = 0;
-    while (waitpid(child, &status, 0) < 0 && errno == EINTR) {
-    }
-    if (WIFSIGNALED(status)) {
-        return result + " (scenario killed by signal " + std::to_string(WTERMSIG(status)) + ")";
-    }
-    if (WEXITSTATUS(status) != 0 && result.empty()) {
-        return "scenario exited with status " + std::to_string(WEXITSTATUS(status));
-    }
-    return result;
-}
-
-#define RUN_ISOLATED(...)                                                              \
-    do {                                                                               \
-        if (geteuid() != 0) {                                                          \
-            GTEST_SKIP() << "needs root (network namespaces, veth, raw ICMP sockets)"; \
-        }                                                                              \
-        const std::string outcome = run_isolated(__VA_ARGS__);                         \
-        if (outcome.rfind("SKIP: ", 0) == 0) {                                         \
-            GTEST_SKIP() << outcome.substr(6);                                         \
-        }                                                                              \
-        EXPECT_EQ(outcome, "");                                                        \
-    } while (false)
-
 std::size_t count_calls(const RecordingDetector& detector, std::uint32_t local, bool up) {
     std::size_t count = 0;
     for (const AdapterCall& call : detector.calls) {
@@ -340,7 +264,7 @@ std::string reachable_and_unreachable() {
 }
 
 TEST(NetmonProber, ReachableStaysUpUnreachableGoesDownAndBack) {
-    RUN_ISOLATED(reachable_and_unreachable);
+    HB_RUN_ISOLATED(reachable_and_unreachable, scenario_timeout_s);
 }
 
 // Two probers on one device and one target: each raw socket sees both probers' replies, and
@@ -377,7 +301,7 @@ std::string replies_for_another_prober_are_ignored() {
 }
 
 TEST(NetmonProber, RepliesForAnotherProberAreIgnored) {
-    RUN_ISOLATED(replies_for_another_prober_are_ignored);
+    HB_RUN_ISOLATED(replies_for_another_prober_are_ignored, scenario_timeout_s);
 }
 
 std::string open_errors_are_values() {
@@ -397,7 +321,7 @@ std::string open_errors_are_values() {
 }
 
 TEST(NetmonProber, OpenErrorsAreValues) {
-    RUN_ISOLATED(open_errors_are_values);
+    HB_RUN_ISOLATED(open_errors_are_values, scenario_timeout_s);
 }
 
 }  // namespace

@@ -16,24 +16,9 @@
 #include "tests/support/test_cluster.hh"
 
 // Counts every allocation in the process so a test can prove that poll() allocates nothing.
-namespace {
-std::atomic<std::uint64_t> allocations{0};
-}  // namespace
+#include "tests/support/allocation_counter.hh"
 
-// Out of line so the compiler does not pair free() with an inlined new and warn.
-[[gnu::noinline]] void* operator new(std::size_t size) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* memory = std::malloc(size == 0 ? 1 : size)) {
-        return memory;
-    }
-    throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* memory) noexcept {
-    std::free(memory);
-}
-[[gnu::noinline]] void operator delete(void* memory, std::size_t) noexcept {
-    std::free(memory);
-}
+using hb::test::allocations;
 
 namespace hb::policy {
 namespace {

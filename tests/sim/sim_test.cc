@@ -1,8 +1,8 @@
 // The simulation suite: thousands of seeded fault schedules, each with its ground truth, run
 // through the real engines and detector over the in-memory network (no sockets, one manual clock).
 // Every fault must get the right event class at every node, within its latency bound, and no
-// other event may appear. A failure prints its seed; HB_SIM_SEED=N replays that one seed (HB_SIM_FIRST and
-// HB_SIM_SEEDS choose a range).
+// other event may appear. A failure prints its seed; HB_SIM_SEED=N replays that one seed
+// (HB_SIM_FIRST and HB_SIM_SEEDS choose a range).
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -39,8 +39,8 @@ struct Scenario {
     std::string describe() const {
         std::ostringstream out;
         out << "seed " << seed << ": " << nodes << " nodes, " << networks << " network(s) "
-            << (mode == NetworkMode::multicast ? "multicast" : "unicast") << ", loss "
-            << loss * 100 << "%, jitter " << jitter_ns / 1000 << " us, fault "
+            << (mode == NetworkMode::multicast ? "multicast" : "unicast") << ", loss " << loss * 100
+            << "%, jitter " << jitter_ns / 1000 << " us, fault "
             << fault_names[static_cast<int>(fault)] << " victim " << victim << " network "
             << network;
         return out.str();
@@ -70,7 +70,7 @@ Scenario draw(std::uint64_t seed) {
 
 struct Expected {
     EventKind kind;
-    NodeId node;          // 0: about no node
+    NodeId node;           // 0: about no node
     std::int32_t network;  // no_network: any
 };
 
@@ -186,8 +186,8 @@ std::string run(const Scenario& s) {
         for (std::size_t i = 0; match && i < expected.size(); ++i) {
             bool found = false;
             for (std::size_t j = 0; !found && j < got.size(); ++j) {
-                const bool node_ok = expected[i].node == 0 ? got[j].node == 0
-                                                           : got[j].node == expected[i].node;
+                const bool node_ok =
+                    expected[i].node == 0 ? got[j].node == 0 : got[j].node == expected[i].node;
                 const bool network_ok =
                     expected[i].network == no_network || got[j].network == expected[i].network;
                 if (!used[j] && got[j].kind == expected[i].kind && node_ok && network_ok) {
@@ -220,9 +220,8 @@ std::string run(const Scenario& s) {
                 e.kind == EventKind::node_down
                     ? fast.interval_ns * fast.multiplier + fast.interval_ns + s.jitter_ns + step_ns
                     : 3 * fast.interval_ns * fast.multiplier + s.jitter_ns + step_ns;
-            const Nanos hang_extra = s.fault == Fault::hang && e.kind == EventKind::node_up
-                                         ? 200 * nanos_per_ms
-                                         : 0;
+            const Nanos hang_extra =
+                s.fault == Fault::hang && e.kind == EventKind::node_up ? 200 * nanos_per_ms : 0;
             if (since_fault > bound + hang_extra) {
                 problems << "node " << id << " " << event_name(e.kind) << " after "
                          << since_fault / 1000 << " us (bound " << (bound + hang_extra) / 1000
