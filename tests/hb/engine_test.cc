@@ -10,28 +10,9 @@
 #include "hb/mac.hh"
 #include "tests/support/test_cluster.hh"
 
-// The replaced operators below pair malloc with free; GCC cannot see that they replace the
-// global ones and warns about a mismatch that is not there.
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+#include "tests/support/allocation_counter.hh"
 
-namespace {
-// Counts every heap allocation in this test binary, so a test can prove there are none.
-std::atomic<std::uint64_t> allocations{0};
-}  // namespace
-
-void* operator new(std::size_t size) {
-    allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(size == 0 ? 1 : size)) {
-        return p;
-    }
-    throw std::bad_alloc();
-}
-void operator delete(void* p) noexcept {
-    std::free(p);
-}
-void operator delete(void* p, std::size_t) noexcept {
-    std::free(p);
-}
+using hb::test::allocations;
 
 namespace hb {
 namespace {
