@@ -41,24 +41,7 @@ constexpr int change_timeout_ms = 2000;
 
 std::uint64_t data_path_allocations = 0;
 
-#define REQUIRE(condition)                                                                 \
-    do {                                                                                   \
-        if (!(condition)) {                                                                \
-            return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #condition; \
-        }                                                                                  \
-    } while (false)
-
-#define REQUIRE_MSG(condition, message)                                                            \
-    do {                                                                                           \
-        if (!(condition)) {                                                                        \
-            return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #condition + " (" + \
-                   (message) + ")";                                                                \
-        }                                                                                          \
-    } while (false)
-
-[[nodiscard]] bool sh(const std::string& command) {
-    return std::system(command.c_str()) == 0;
-}
+using hb::test::sh;
 
 std::size_t counted_poll(LinkWatch& watch, std::span<LinkChange> out) {
     const std::uint64_t before = allocations.load(std::memory_order_relaxed);

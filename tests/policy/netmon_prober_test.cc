@@ -37,24 +37,7 @@ constexpr Nanos window_ns = 60 * nanos_per_ms;
 // How long a scenario waits for a transition that should come within about one window.
 constexpr Nanos transition_timeout_ns = 2 * nanos_per_s;
 
-#define REQUIRE(condition)                                                                 \
-    do {                                                                                   \
-        if (!(condition)) {                                                                \
-            return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #condition; \
-        }                                                                                  \
-    } while (false)
-
-#define REQUIRE_MSG(condition, message)                                                            \
-    do {                                                                                           \
-        if (!(condition)) {                                                                        \
-            return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #condition + " (" + \
-                   (message) + ")";                                                                \
-        }                                                                                          \
-    } while (false)
-
-[[nodiscard]] bool sh(const std::string& command) {
-    return std::system(command.c_str()) == 0;
-}
+using hb::test::sh;
 
 struct AdapterCall {
     std::uint32_t local = 0;

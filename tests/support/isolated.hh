@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
@@ -64,7 +65,28 @@ namespace hb::test {
     return result;
 }
 
+// Runs a shell command (inside the scenario's namespace); true when it succeeded.
+[[nodiscard]] inline bool sh(const std::string& command) {
+    return std::system(command.c_str()) == 0;
+}
+
 }  // namespace hb::test
+
+// Inside a scenario: return the failed condition (file:line) as the scenario's result.
+#define REQUIRE(condition)                                                                 \
+    do {                                                                                   \
+        if (!(condition)) {                                                                \
+            return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #condition; \
+        }                                                                                  \
+    } while (false)
+
+#define REQUIRE_MSG(condition, message)                                                            \
+    do {                                                                                           \
+        if (!(condition)) {                                                                        \
+            return std::string(__FILE__ ":") + std::to_string(__LINE__) + ": " #condition + " (" + \
+                   (message) + ")";                                                                \
+        }                                                                                          \
+    } while (false)
 
 // Skips without root, skips with the reason when the namespace cannot be made, else expects
 // the scenario to succeed.
