@@ -46,10 +46,13 @@ public:
     // This node itself did not run for `stalled_ns` (descheduled, stopped, suspended): silence
     // it measured across that gap says nothing about its peers.
     virtual void on_local_stall(Nanos now, Nanos stalled_ns) noexcept = 0;
-    // A local adapter's own health changed: link state, netmon targets or inbound traffic (the
-    // `evidence` bit says which). Index as in Topology::local_adapters().
-    virtual void on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
-                                  Nanos now) noexcept = 0;
+    // One source of a local adapter's health changed its mind: link state, netmon targets or
+    // inbound traffic (`source` is that evidence bit). The adapter is down while any source says
+    // so. `since_ns` is when the source's evidence begins: for a failure the last time it saw
+    // the adapter working (the link event, the last target reply), for a recovery when it saw
+    // it work again. Index as in Topology::local_adapters().
+    virtual void on_local_adapter(std::uint32_t local, bool up, std::uint32_t source,
+                                  Nanos since_ns) noexcept = 0;
 
     // Makes every decision that is due at `now`, emitting verdicts into the sink.
     virtual void tick(Nanos now, EventSink& sink) noexcept = 0;

@@ -294,7 +294,7 @@ void NetmonProber::judge(State& state, Nanos now) noexcept {
     }
     state.up = false;
     ++counters_.went_down;
-    detector_.on_local_adapter(state.config.local, false, evidence::netmon, now);
+    detector_.on_local_adapter(state.config.local, false, evidence::netmon, state.last_reply_ns);
 }
 
 void NetmonProber::arm_timer() noexcept {

@@ -34,6 +34,7 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
             options_.settle_ns >= 0 ? options_.settle_ns : 2 * timing.interval_ns;
         max_timeout_ns_ = std::max(max_timeout_ns_, timing.detection_ns() + timing.interval_ns);
     }
+    attached_ns_ = now;
     wheel_ = std::make_unique<TimerWheel>(1024, 100 * nanos_per_us, now);
     recheck_.id = UINT32_MAX;
     local_states_ = 0;
@@ -48,6 +49,7 @@ bool NodeDetector::usable(PathIndex path) const noexcept {
 
 NodeDetector::Reach NodeDetector::reach(PeerIndex peer, std::int32_t network) const noexcept {
     Reach out;
+    out.last_heard_ns = attached_ns_;  // never heard: silent since the detector started
     for (const PathIndex p : topology_->peers()[peer].paths) {
         if ((network >= 0 && topology_->paths()[p].network != network) || !usable(p)) {
             continue;
@@ -147,18 +149,26 @@ void NodeDetector::on_local_stall(Nanos now, Nanos /*stalled_ns*/) noexcept {
     ++counters_.local_stalls;
 }
 
-void NodeDetector::on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
-                                    Nanos now) noexcept {
+void NodeDetector::on_local_adapter(std::uint32_t local, bool up, std::uint32_t source,
+                                    Nanos since_ns) noexcept {
     HB_ASSERT(local < locals_.size());
     LocalFsm& fsm = locals_[local];
-    if (fsm.up == up) {
+    const std::uint32_t down_sources = up ? fsm.down_sources & ~source : fsm.down_sources | source;
+    if (down_sources == fsm.down_sources) {
         return;
     }
-    fsm.up = up;
-    fsm.evidence = evidence;
-    fsm.changed_ns = now;
+    fsm.down_sources = down_sources;
+    if (fsm.up == (down_sources == 0)) {
+        if (!fsm.up) {
+            fsm.evidence = down_sources;  // still down, now (also) by another source
+        }
+        return;
+    }
+    fsm.up = down_sources == 0;
+    fsm.evidence = fsm.up ? source : down_sources;
+    fsm.changed_ns = since_ns;
     const std::uint32_t bit = std::uint32_t{1} << topology_->local_adapters()[local].adapter;
-    local_states_ = up ? local_states_ | bit : local_states_ & ~bit;
+    local_states_ = fsm.up ? local_states_ | bit : local_states_ & ~bit;
     locals_dirty_ = true;
     mark_all_peers();
 }
@@ -207,12 +217,10 @@ void NodeDetector::judge_isolation(Nanos now, EventSink& sink) noexcept {
     }
     bool any_up = false;
     bool some_peer_up = false;
-    Nanos last_heard_ns = 0;
     for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
         const Reach r = reach(peer, -1);
         any_up = any_up || r.any_up;
         some_peer_up = some_peer_up || peers_[peer].state == NodeState::up;
-        last_heard_ns = std::max(last_heard_ns, r.last_heard_ns);
     }
     // Every peer we were hearing went silent at once, and nothing else (netmon) says we can
     // reach the world: the likeliest single fault is here, so no peer is judged.
@@ -222,10 +230,19 @@ void NodeDetector::judge_isolation(Nanos now, EventSink& sink) noexcept {
     }
     isolated_ = isolated_now;
     if (isolated_) {
+        // The last sign of life: a beat on any path (through an adapter now down or not), or
+        // the last local adapter's source seeing it work.
+        Nanos last_alive_ns = attached_ns_;
+        for (const PathFsm& path : paths_) {
+            last_alive_ns = std::max(last_alive_ns, path.last_rx_ns);
+        }
+        for (const LocalFsm& local : locals_) {
+            last_alive_ns = std::max(last_alive_ns, all_local_down ? local.changed_ns : 0);
+        }
         sink.emit(Event{
             .kind = EventKind::isolated,
             .t_ns = now,
-            .latency_ns = now - last_heard_ns,
+            .latency_ns = now - std::min(last_alive_ns, now),
             .evidence = all_local_down ? local_evidence : evidence::paths | evidence::inference});
         return;
     }

@@ -52,8 +52,8 @@ public:
     void on_beat(const BeatObservation& beat) noexcept override;
     void on_peer_restart(PeerIndex peer, Nanos rx_ns) noexcept override;
     void on_local_stall(Nanos now, Nanos stalled_ns) noexcept override;
-    void on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
-                          Nanos now) noexcept override;
+    void on_local_adapter(std::uint32_t local, bool up, std::uint32_t source,
+                          Nanos since_ns) noexcept override;
     void tick(Nanos now, EventSink& sink) noexcept override;
     Nanos next_deadline() const noexcept override;
     PathState path_state(PathIndex path) const noexcept override { return paths_[path].state; }
@@ -76,11 +76,14 @@ private:
         std::uint64_t report_tx_ns = 0;  // when (its clock) it sent the report we hold
         std::uint32_t remote_down = 0;   // its adapters we announced REMOTE_ADAPTER_DOWN for
     };
+    // A local adapter is down while any of its health sources (link, netmon, inbound traffic:
+    // evidence bits) says so; each source speaks only for itself.
     struct LocalFsm {
+        std::uint32_t down_sources = 0;
         bool up = true;
         bool announced_up = true;
-        std::uint32_t evidence = 0;
-        Nanos changed_ns = 0;
+        std::uint32_t evidence = 0;  // the sources behind the current state
+        Nanos changed_ns = 0;        // when the current state began, by its sources
     };
     struct NetworkFsm {
         bool announced_down = false;
@@ -127,7 +130,8 @@ private:
     bool had_contact_ = false;        // some peer was up at some point
     Nanos judge_peers_after_ns_ = 0;  // no NODE_DOWN before this (after isolation ended)
     std::uint32_t local_states_ = 0;
-    Nanos resume_ns_ = 0;  // when this node last resumed from a stall
+    Nanos resume_ns_ = 0;    // when this node last resumed from a stall
+    Nanos attached_ns_ = 0;  // silence is measured from here when nothing was ever heard
     Nanos max_timeout_ns_ = 0;
     DetectorCounters counters_;
 };

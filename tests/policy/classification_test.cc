@@ -112,6 +112,8 @@ TEST_F(Classification, ANodeWithEveryAdapterDownIsIsolatedAndJudgesNobody) {
     EXPECT_EQ(count(3, EventKind::adapter_down), 2U);
     ASSERT_EQ(count(3, EventKind::isolated), 1U);
     EXPECT_EQ(only(3, EventKind::isolated).evidence, evidence::link);
+    // Measured from the last sign of life (its links were fine until just now).
+    EXPECT_LE(only(3, EventKind::isolated).latency_ns, bound);
     EXPECT_EQ(count(3, EventKind::node_down), 0U);
     EXPECT_EQ(count(3, EventKind::network_down), 0U);
     EXPECT_EQ(count(3, EventKind::remote_adapter_down), 0U);
@@ -125,6 +127,45 @@ TEST_F(Classification, ANodeWithEveryAdapterDownIsIsolatedAndJudgesNobody) {
     EXPECT_EQ(count(3, EventKind::isolation_ended), 1U);
     EXPECT_EQ(count(3, EventKind::node_down), 0U);
     EXPECT_EQ(count(1, EventKind::node_up), 1U);
+}
+
+TEST_F(Classification, AnAdapterIsDownWhileAnyOfItsHealthSourcesSaysSo) {
+    policy::NodeDetector& detector = cluster_.node(3).detector;
+    // Its targets stopped answering 25 ms ago; then its link fails too.
+    detector.on_local_adapter(0, false, evidence::netmon, cluster_.now() - 25 * nanos_per_ms);
+    cluster_.run_for(5 * nanos_per_ms);
+    cluster_.set_adapter(3, 0, false, evidence::link);
+    cluster_.run_for(100 * nanos_per_ms);
+    ASSERT_EQ(count(3, EventKind::adapter_down), 1U);
+    EXPECT_EQ(only(3, EventKind::adapter_down).evidence, evidence::netmon);
+    EXPECT_GE(only(3, EventKind::adapter_down).latency_ns, 25 * nanos_per_ms);
+    EXPECT_LT(only(3, EventKind::adapter_down).latency_ns, bound);
+    // The link comes back, the targets are still silent: still down.
+    cluster_.set_adapter(3, 0, true, evidence::link);
+    cluster_.run_for(100 * nanos_per_ms);
+    EXPECT_EQ(count(3, EventKind::adapter_up), 0U);
+    EXPECT_EQ(detector.local_adapter_states() & 1U, 0U);
+    // A target answers: up, on netmon's word.
+    detector.on_local_adapter(0, true, evidence::netmon, cluster_.now());
+    cluster_.run_for(100 * nanos_per_ms);
+    ASSERT_EQ(count(3, EventKind::adapter_up), 1U);
+    EXPECT_EQ(only(3, EventKind::adapter_up).evidence, evidence::netmon);
+    EXPECT_EQ(detector.local_adapter_states() & 1U, 1U);
+    // A source repeating itself changes nothing.
+    detector.on_local_adapter(0, true, evidence::link, cluster_.now());
+    cluster_.run_for(50 * nanos_per_ms);
+    EXPECT_EQ(total(3), 2U);
+}
+
+TEST_F(Classification, IsolationByNetmonIsMeasuredFromTheLastSignOfLife) {
+    cluster_.set_adapter(3, 0, false, evidence::netmon);
+    cluster_.set_adapter(3, 1, false, evidence::netmon);
+    cluster_.run_for(300 * nanos_per_ms);
+    ASSERT_EQ(count(3, EventKind::isolated), 1U);
+    const Event& isolated = only(3, EventKind::isolated);
+    EXPECT_EQ(isolated.evidence, evidence::netmon);
+    EXPECT_LE(isolated.latency_ns, bound);
+    EXPECT_EQ(count(3, EventKind::node_down), 0U);
 }
 
 TEST_F(Classification, APeerBackFromAHangIsNotReportedForAPathStillComingUp) {

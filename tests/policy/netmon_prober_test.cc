@@ -43,7 +43,8 @@ struct AdapterCall {
     std::uint32_t local = 0;
     bool up = false;
     std::uint32_t evidence = 0;
-    Nanos now = 0;
+    Nanos since = 0;  // when the evidence began, as the prober says
+    Nanos at = 0;     // when the call was made
 };
 
 // Records on_local_adapter() and nothing else; the calls vector is reserved up front so that
@@ -56,9 +57,9 @@ public:
     void on_peer_restart(PeerIndex, Nanos) noexcept override {}
     void on_local_stall(Nanos, Nanos) noexcept override {}
     void on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
-                          Nanos now) noexcept override {
+                          Nanos since) noexcept override {
         if (calls.size() < calls.capacity()) {
-            calls.push_back(AdapterCall{local, up, evidence, now});
+            calls.push_back(AdapterCall{local, up, evidence, since, monotonic_now()});
         }
     }
     void tick(Nanos, EventSink&) noexcept override {}
@@ -73,8 +74,9 @@ std::string describe(const std::vector<AdapterCall>& calls) {
     std::string out;
     for (const AdapterCall& call : calls) {
         out += "local " + std::to_string(call.local) + (call.up ? " up" : " down") + " evidence " +
-               std::to_string(call.evidence) + " at " + std::to_string(call.now / nanos_per_ms) +
-               " ms; ";
+               std::to_string(call.evidence) + " since " +
+               std::to_string(call.since / nanos_per_ms) + " at " +
+               std::to_string(call.at / nanos_per_ms) + " ms; ";
     }
     return out.empty() ? "no calls" : out;
 }
@@ -204,7 +206,9 @@ std::string reachable_and_unreachable() {
     REQUIRE_MSG(detector.calls.size() == 1, describe(detector.calls));
     const AdapterCall down = detector.calls[0];
     REQUIRE(down.local == 1 && !down.up && down.evidence == evidence::netmon);
-    REQUIRE_MSG(down.now - start >= window_ns, describe(detector.calls));
+    REQUIRE_MSG(down.at - start >= window_ns, describe(detector.calls));
+    // It never answered: its silence is measured from the prober's start.
+    REQUIRE_MSG(down.since == start, describe(detector.calls));
     // Keep polling a few windows: a0 must not follow.
     poll_allocations +=
         poll_until({&prober}, monotonic_now() + 4 * window_ns, [] { return false; });
@@ -228,9 +232,13 @@ std::string reachable_and_unreachable() {
     REQUIRE_MSG(count_calls(detector, 0, false) == 1 && count_calls(detector, 1, false) == 2,
                 describe(detector.calls));
     for (const AdapterCall& call : detector.calls) {
-        if (!call.up && call.now >= silenced) {
-            REQUIRE_MSG(call.now - silenced >= window_ns - test_timing.interval_ns,
+        if (!call.up && call.at >= silenced) {
+            REQUIRE_MSG(call.at - silenced >= window_ns - test_timing.interval_ns,
                         describe(detector.calls));
+            // The evidence begins at the last answer, which came before the silence.
+            REQUIRE_MSG(
+                call.since > start && call.since <= silenced && call.at - call.since >= window_ns,
+                describe(detector.calls));
         }
     }
 

@@ -143,10 +143,12 @@ public:
         }
     }
 
-    // Node `id`'s adapter on `network` fails as its link watch would see it: its detector is
-    // told at once, and the network carries nothing to or from that adapter.
-    void set_adapter(NodeId id, NetworkIndex network, bool up) {
-        members_[id]->detector.on_local_adapter(network, up, evidence::link, now_);
+    // Node `id`'s adapter on `network` fails as its link watch (or another health `source`)
+    // would see it: its detector is told at once, and the network carries nothing to or from
+    // that adapter.
+    void set_adapter(NodeId id, NetworkIndex network, bool up,
+                     std::uint32_t source = evidence::link) {
+        members_[id]->detector.on_local_adapter(network, up, source, now_);
         for (NodeId other = 1; other < members_.size(); ++other) {
             if (other == id) {
                 continue;
