@@ -20,7 +20,12 @@ struct BeatObservation {
     PathIndex path = 0;
     Nanos rx_ns = 0;
     Nanos peer_timeout_ns = 0;      // the peer's advertised interval × multiplier
+    Nanos peer_interval_ns = 0;     // the peer's advertised interval
     std::uint32_t consecutive = 0;  // beats in a row on this path without a gap
+    // The path's receive counters so far (PathTracker): beats heard, sequence numbers skipped.
+    // They start again from zero when the peer restarts.
+    std::uint64_t path_received = 0;
+    std::uint64_t path_lost = 0;
     std::uint32_t peer_adapter_states = 0;
     std::uint64_t peer_tx_time_ns = 0;  // on the peer's clock: orders its reports across paths
     bool peer_hears_us = false;         // it echoes a beat we sent on this path recently

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "hb/assert.hh"
+#include "policy/timing.hh"
 
 namespace hb::policy {
 
@@ -93,8 +94,55 @@ void NodeDetector::recheck_at(Nanos when) noexcept {
     }
 }
 
+void NodeDetector::adapt(PathFsm& path, const BeatObservation& beat) noexcept {
+    const bool restarted =
+        beat.path_received < path.window_received || beat.path_lost < path.window_lost;
+    // An outage is not loss: the sequence numbers a silence of many windows skipped would read
+    // as a burst of lost beats. A short expiry (what random loss itself causes) stays measured.
+    const bool outage = path.state == PathState::down &&
+                        beat.rx_ns - path.last_rx_ns > 2 * path.effective_timeout_ns();
+    if (restarted || outage) {
+        path.window_received = beat.path_received;
+        path.window_lost = beat.path_lost;
+        return;
+    }
+    const std::uint64_t received = beat.path_received - path.window_received;
+    const std::uint64_t lost = beat.path_lost - path.window_lost;
+    if (received < options_.adaptive_window) {
+        return;
+    }
+    path.window_received = beat.path_received;
+    path.window_lost = beat.path_lost;
+    const double sample = static_cast<double>(lost) / static_cast<double>(received + lost);
+    // Smoothed over about four windows: quick to rise, and not fooled by one lucky window.
+    path.loss = path.loss < 0.0 ? sample : path.loss + (sample - path.loss) / 4.0;
+    const std::uint32_t advertised = static_cast<std::uint32_t>(
+        beat.peer_interval_ns > 0 ? beat.peer_timeout_ns / beat.peer_interval_ns : 0);
+    const std::uint32_t ceiling = std::max({advertised, options_.adaptive_ceiling, 1U});
+    const std::uint32_t current = std::max(path.multiplier, advertised);
+    // Up as soon as the loss calls for it; down only when ten times the loss rate would still be
+    // under one false expiry a day, so an estimate hovering at a boundary does not flap.
+    std::uint32_t multiplier =
+        std::max(advertised, multiplier_for(path.loss, beat.peer_interval_ns, 1.0, ceiling));
+    if (multiplier < current) {
+        multiplier = std::max(multiplier_for(path.loss, beat.peer_interval_ns, 0.1, ceiling),
+                              std::max(advertised, multiplier));
+        multiplier = std::min(multiplier, current);
+    }
+    if (multiplier > current) {
+        ++counters_.adaptive_raises;
+    } else if (multiplier < current) {
+        ++counters_.adaptive_lowers;
+    }
+    path.multiplier = multiplier;
+    path.adaptive_timeout_ns = beat.peer_interval_ns * multiplier;
+}
+
 void NodeDetector::on_beat(const BeatObservation& beat) noexcept {
     PathFsm& path = paths_[beat.path];
+    if (options_.adaptive_ceiling > 0 && beat.peer_interval_ns > 0) {
+        adapt(path, beat);
+    }
     path.last_rx_ns = std::max(path.last_rx_ns, beat.rx_ns);
     path.timeout_ns = beat.peer_timeout_ns;
     path.consecutive = beat.consecutive;

@@ -27,12 +27,25 @@ struct PathFsm {
     bool heard = false;      // a beat arrived since the last transition was judged
     bool confirmed = false;  // the peer has shown it hears us since the path was last down
     Timer expiry;
+    // Adaptive timing (DetectorOptions::adaptive_ceiling): the loss measured on this path and
+    // the timeout it calls for, never shorter than the peer's advertised one.
+    Nanos adaptive_timeout_ns = 0;
+    double loss = -1.0;                 // smoothed over windows; negative until the first window
+    std::uint64_t window_received = 0;  // the path's counters when the window began
+    std::uint64_t window_lost = 0;
+    std::uint32_t multiplier = 0;  // in effect: the advertised one or the adaptive one
+
+    Nanos effective_timeout_ns() const noexcept {
+        return std::max(timeout_ns, adaptive_timeout_ns);
+    }
 };
 
 struct DetectorCounters {
     std::uint64_t path_up = 0;
     std::uint64_t path_down = 0;
     std::uint64_t local_stalls = 0;
+    std::uint64_t adaptive_raises = 0;  // a path's multiplier went up for its measured loss
+    std::uint64_t adaptive_lowers = 0;  // ... and back down
 };
 
 struct DetectorOptions {
@@ -41,6 +54,12 @@ struct DetectorOptions {
     // more when its last beat on a path was lost) and must yield one NODE_DOWN, not adapter or
     // network events first. Negative: two intervals of the network concerned.
     Nanos settle_ns = -1;
+    // Adaptive timing (DESIGN §6, Timing): when above 0, each path's loss is measured over
+    // windows of `adaptive_window` beats and its multiplier raised, up to this ceiling, to the
+    // one that keeps false expiries under one a day (docs/timing.md); it falls back as the loss
+    // does, never below the peer's advertised multiplier. 0: the advertised timing only.
+    std::uint32_t adaptive_ceiling = 0;
+    std::uint32_t adaptive_window = 64;
 };
 
 class NodeDetector final : public Detector {
@@ -99,8 +118,9 @@ private:
     };
 
     Nanos deadline(const PathFsm& path) const noexcept {
-        return std::max(path.last_rx_ns, resume_ns_) + path.timeout_ns;
+        return std::max(path.last_rx_ns, resume_ns_) + path.effective_timeout_ns();
     }
+    void adapt(PathFsm& path, const BeatObservation& beat) noexcept;
     bool usable(PathIndex path) const noexcept;
     Reach reach(PeerIndex peer, std::int32_t network) const noexcept;  // network -1: all
     void mark_path(PathIndex path) noexcept;

@@ -14,28 +14,14 @@
 #include "hb/model.hh"
 #include "hb/runner.hh"
 #include "hb/topology.hh"
+#include "policy/timing.hh"
 
 namespace hb::policy {
-
-inline constexpr Nanos nanos_per_day = 86'400 * nanos_per_s;
 
 // A loss ratio measured over fewer beats than this is not trusted: at 5 % loss, 200 beats put the
 // estimate's standard error near 1.5 points, enough to tell 1 % from 5 % but not 5 % from 6 %,
 // and the advised multiplier moves by at most one over that range (docs/timing.md).
 inline constexpr std::uint64_t min_loss_samples = 200;
-
-// Expected false expiries per interval at random loss `loss` (0..1) and `multiplier` (>= 1): a
-// false expiry starts where a beat arrives and the next `multiplier` beats are all lost, so
-// (1 − p)·p^k. Zero at p = 0 and at p = 1 (no beat ever arrives: an expiry then is true).
-double false_expiries_per_interval(double loss, std::uint32_t multiplier) noexcept;
-
-// The same per day of beats at `interval_ns`.
-double false_expiries_per_day(double loss, std::uint32_t multiplier, Nanos interval_ns) noexcept;
-
-// The smallest multiplier in 1..ceiling whose false expiries per day stay below `max_per_day`;
-// `ceiling` when none does (the loss is too high for any timing to hide).
-std::uint32_t multiplier_for(double loss, Nanos interval_ns, double max_per_day = 1.0,
-                             std::uint32_t ceiling = 255) noexcept;
 
 // One path's verdict over one measurement window.
 struct PathAdvice {

@@ -1,15 +1,24 @@
-"""Random loss is arithmetic (DESIGN §6, acceptance case f): 3 nodes on 2 networks at the fast
-profile, every beat crossing one hb_impair relay that loses 5 % and delays it 0..10 ms, for 30 s.
+"""Random loss is arithmetic (DESIGN §6, acceptance case f): 3 nodes on 2 networks, every beat
+crossing one hb_impair relay that loses 5 % and delays it 0..10 ms, for 30 s.
 
 No node-, network- or partition-level verdict may be false (path flaps are allowed: two networks
-keep them from becoming node events), and every hbd must warn, once per path, that 10 ms x 3 is
+keep them from becoming node events), and every hbd must warn, once per path, that its timing is
 too tight for the loss it measured, naming a multiplier that would keep false expiries under one
 a day (docs/timing.md; hbd logs it as `hbd: warning: timing too tight: <message>`).
+
+The timing is 20 ms x 4 unless HB_NETNS_TIMING says otherwise (`fast` on quiet hardware). At
+10 ms this machine's host pauses a vCPU long enough to silence a node for real
+(docs/results/2026-11-22-host-stalls.md); the fast profile's exact case runs in the simulation
+suite (tests/sim, RandomLossAtFastProfile), where loss and jitter are the only sources of silence.
+The multiplier is 4, not the suites' 5: 5 % loss must be clearly too tight for it (about 25 false
+path expiries a day at 20 ms x 4; at 20 ms x 5 it is about one, and the advisor may rightly stay
+quiet).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import sys
@@ -27,11 +36,13 @@ SEED = 6
 # Verdicts that random loss on two networks must never cause (path flaps are not among them).
 FALSE_VERDICTS = frozenset({"NODE_DOWN", "NODE_UNREACHABLE", "NETWORK_DOWN", "ISOLATED",
                             "PARTITION", "REMOTE_ADAPTER_DOWN"})
+TIMING = netns_support.TIMING if "HB_NETNS_TIMING" in os.environ else (20, 4)
+INTERVAL_MS, MULTIPLIER = hbnet.timing_of(TIMING)
 WARNING = re.compile(
     r"^hbd: warning: timing too tight: path (?P<local>[^/ ]+)/(?P<local_if>\S+) -> "
     r"(?P<peer>[^/ ]+)/(?P<peer_if>\S+) on (?P<network>\S+): "
     r"measured loss (?P<loss>[0-9.]+)% over (?P<window>[0-9.]+) s \((?P<beats>\d+) beats\); "
-    r"at 10 ms x 3 that is ~(?P<per_day>\d+) false path expiries a day; "
+    rf"at {INTERVAL_MS} ms x {MULTIPLIER} that is ~(?P<per_day>\d+) false path expiries a day; "
     r"multiplier (?P<advised>\d+) would keep them under one a day$", re.MULTILINE)
 
 
@@ -68,7 +79,7 @@ class RandomLoss(unittest.TestCase):
     def setUpClass(cls) -> None:
         cls.lab = ImpairingLab(SEED)
         try:
-            cls.cluster = hbnet.Cluster(cls.lab, cls.names, cls.networks, timing="fast")
+            cls.cluster = hbnet.Cluster(cls.lab, cls.names, cls.networks, timing=TIMING)
             cls.cluster.start_all()
             cls.cluster.wait_all_up(timeout=10)
             cls.since = cls.cluster.mark()
@@ -100,8 +111,9 @@ class RandomLoss(unittest.TestCase):
         # The premise first: every relay carried the beats of its host and lost about 5 %.
         for counters in self.relay_counters:
             sent = counters["a2b"]
-            # Beats to two peers, 100 a second each at 10 ms: at least half of that.
-            self.assertGreater(sent["received"], 2 * 100 * DURATION_S // 2, counters)
+            # Beats to two peers, one per interval each: at least half of that.
+            self.assertGreater(sent["received"], 2 * (1000 // INTERVAL_MS) * DURATION_S // 2,
+                               counters)
             self.assertGreater(sent["dropped"] / sent["received"], 0.035, counters)
             self.assertLess(sent["dropped"] / sent["received"], 0.065, counters)
             self.assertEqual(counters["b2a"]["dropped"], 0, counters)
@@ -132,7 +144,7 @@ class RandomLoss(unittest.TestCase):
                 self.assertGreaterEqual(float(warning["loss"]), 2.5, context)
                 self.assertLessEqual(float(warning["loss"]), 9.0, context)
                 self.assertGreaterEqual(int(warning["per_day"]), 1, context)
-                self.assertGreater(int(warning["advised"]), 3, context)
+                self.assertGreater(int(warning["advised"]), MULTIPLIER, context)
                 self.assertLessEqual(int(warning["advised"]), 9, context)
                 key = (warning["peer"], warning["network"])
                 paths[key] = paths.get(key, 0) + 1

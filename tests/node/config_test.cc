@@ -459,6 +459,19 @@ TEST(ConfigTest, TimingOverrides) {
     EXPECT_EQ(timing_of("[timing]\nup_count = 64\n").up_count, 64U);
 }
 
+TEST(ConfigTest, AdaptiveCeiling) {
+    EXPECT_EQ(valid(base_config).adaptive_ceiling, 0U) << "off unless asked for";
+    const std::string on = replaced(base_config, "profile = \"fast\"",
+                                    "profile = \"fast\"\nadaptive_ceiling = 8");
+    EXPECT_EQ(valid(on).adaptive_ceiling, 8U);
+    const std::string_view from = "profile = \"fast\"";
+    EXPECT_TRUE(rejects(from, "profile = \"fast\"\nadaptive_ceiling = 0",
+                        "[timing] adaptive_ceiling must be in 1..255, got 0"));
+    EXPECT_TRUE(rejects(from, "profile = \"fast\"\nadaptive_ceiling = 256", "got 256"));
+    EXPECT_TRUE(rejects(from, "profile = \"fast\"\nadaptive_ceiling = true",
+                        "[timing] adaptive_ceiling must be an integer, got boolean"));
+}
+
 TEST(ConfigTest, TimingRules) {
     const std::string_view from = "profile = \"fast\"";
     EXPECT_TRUE(rejects(from, "profile = \"turbo\"",

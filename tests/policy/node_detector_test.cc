@@ -4,6 +4,7 @@
 #include <vector>
 
 #include "policy/node_detector.hh"
+#include "policy/timing.hh"
 #include "tests/support/test_cluster.hh"
 
 namespace hb::policy {
@@ -11,6 +12,13 @@ namespace {
 
 constexpr Timing fast{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_count = 2};
 constexpr Nanos timeout = 30 * nanos_per_ms;
+
+// Node 1's view of a unicast cluster at the fast profile.
+ClusterConfig node_one_of(std::uint32_t nodes, std::uint32_t networks) {
+    ClusterConfig config = test::make_cluster_config(nodes, networks, NetworkMode::unicast, fast);
+    config.local_node = 1;
+    return config;
+}
 
 struct RecordingSink final : EventSink {
     std::vector<Event> events;
@@ -20,13 +28,7 @@ struct RecordingSink final : EventSink {
 class NodeDetectorTest : public ::testing::Test {
 protected:
     NodeDetectorTest()
-        : config_([] {
-              ClusterConfig config = test::make_cluster_config(3, 2, NetworkMode::unicast, fast);
-              config.local_node = 1;
-              return config;
-          }()),
-          topology_(config_),
-          bystander_(topology_.find_path(1, 3, 1)) {
+        : config_(node_one_of(3, 2)), topology_(config_), bystander_(topology_.find_path(1, 3, 1)) {
         detector_.attach(topology_, now_);
         beat(bystander_);
         beat(bystander_);
@@ -241,6 +243,126 @@ TEST_F(NodeDetectorTest, NextDeadlineIsThePathExpiry) {
 
 TEST_F(NodeDetectorTest, AllLocalAdaptersAreUpWithoutALinkWatch) {
     EXPECT_EQ(detector_.local_adapter_states(), 0b11U);
+}
+
+// Adaptive timing: one path from node 2, fed beats with the tracker's counters as the engine
+// would, on a detector with a ceiling of 8.
+class AdaptiveTimingTest : public ::testing::Test {
+protected:
+    AdaptiveTimingTest()
+        : config_(node_one_of(2, 1)),
+          topology_(config_),
+          detector_(DetectorOptions{.adaptive_ceiling = 8}),
+          path_(topology_.find_path(0, 2, 0)) {
+        detector_.attach(topology_, now_);
+    }
+
+    // `count` sequence numbers, one an interval; every `lose_every`-th is lost (0: none).
+    void send(std::uint64_t count, std::uint64_t lose_every) {
+        for (std::uint64_t i = 0; i < count; ++i) {
+            now_ += fast.interval_ns;
+            ++seq_;
+            if (lose_every != 0 && seq_ % lose_every == 0) {
+                ++lost_;
+                consecutive_ = 0;
+            } else {
+                ++received_;
+                ++consecutive_;
+                detector_.on_beat(BeatObservation{.path = path_,
+                                                  .rx_ns = now_,
+                                                  .peer_timeout_ns = timeout,
+                                                  .peer_interval_ns = fast.interval_ns,
+                                                  .consecutive = consecutive_,
+                                                  .path_received = received_,
+                                                  .path_lost = lost_,
+                                                  .peer_hears_us = true});
+            }
+            detector_.tick(now_, sink_);
+        }
+    }
+    // Silence: time passes, ticking every millisecond; the peer's sequence numbers go on.
+    void silence(Nanos duration) {
+        for (Nanos t = 0; t < duration; t += nanos_per_ms) {
+            now_ += nanos_per_ms;
+            detector_.tick(now_, sink_);
+        }
+        const auto skipped = static_cast<std::uint64_t>(duration / fast.interval_ns);
+        seq_ += skipped;
+        lost_ += skipped;
+        consecutive_ = 0;
+    }
+
+    ClusterConfig config_;
+    Topology topology_;
+    NodeDetector detector_;
+    PathIndex path_;
+    RecordingSink sink_;
+    Nanos now_ = nanos_per_s;
+    std::uint64_t seq_ = 0;
+    std::uint64_t received_ = 0;
+    std::uint64_t lost_ = 0;
+    std::uint32_t consecutive_ = 0;
+};
+
+TEST_F(AdaptiveTimingTest, FivePercentLossRaisesTheMultiplierToSixAndTheTimeoutFollows) {
+    send(999, 20);  // 5 %, ending with a beat that arrived
+    ASSERT_EQ(detector_.path_state(path_), PathState::up);
+    EXPECT_EQ(detector_.path(path_).multiplier, multiplier_for(0.05, fast.interval_ns));
+    EXPECT_EQ(detector_.path(path_).multiplier, 6U);
+    EXPECT_GE(detector_.counters().adaptive_raises, 1U);
+    // 50 ms of silence would have expired 10 ms x 3; it does not expire 10 ms x 6.
+    silence(50 * nanos_per_ms);
+    EXPECT_EQ(detector_.path_state(path_), PathState::up);
+    silence(10 * nanos_per_ms);
+    EXPECT_EQ(detector_.path_state(path_), PathState::down);
+}
+
+TEST_F(AdaptiveTimingTest, TheMultiplierFallsBackWhenTheLossStops) {
+    send(1000, 20);
+    ASSERT_EQ(detector_.path(path_).multiplier, 6U);
+    send(3000, 0);
+    EXPECT_EQ(detector_.path(path_).multiplier, fast.multiplier);
+    EXPECT_GE(detector_.counters().adaptive_lowers, 1U);
+    const Nanos last = now_;
+    silence(timeout);
+    EXPECT_EQ(detector_.path_state(path_), PathState::down);
+    EXPECT_EQ(detector_.path(path_).down_since_ns, last + timeout);
+}
+
+TEST_F(AdaptiveTimingTest, TheCeilingHolds) {
+    send(2000, 3);  // 33 % loss calls for far more than 8
+    EXPECT_EQ(detector_.path(path_).multiplier, 8U);
+}
+
+TEST_F(AdaptiveTimingTest, AnOutageIsNotLoss) {
+    send(500, 0);
+    silence(2 * nanos_per_s);  // 200 sequence numbers skipped while the path was down
+    ASSERT_EQ(detector_.path_state(path_), PathState::down);
+    send(500, 0);
+    EXPECT_EQ(detector_.path_state(path_), PathState::up);
+    EXPECT_EQ(detector_.path(path_).multiplier, fast.multiplier);
+    EXPECT_EQ(detector_.counters().adaptive_raises, 0U);
+}
+
+TEST_F(AdaptiveTimingTest, OffByDefault) {
+    NodeDetector plain;
+    plain.attach(topology_, now_);
+    for (std::uint64_t seq = 1; seq <= 1000; ++seq) {
+        now_ += fast.interval_ns;
+        if (seq % 20 != 0) {
+            plain.on_beat(BeatObservation{.path = path_,
+                                          .rx_ns = now_,
+                                          .peer_timeout_ns = timeout,
+                                          .peer_interval_ns = fast.interval_ns,
+                                          .consecutive = 5,
+                                          .path_received = seq - seq / 20,
+                                          .path_lost = seq / 20,
+                                          .peer_hears_us = true});
+        }
+        plain.tick(now_, sink_);
+    }
+    EXPECT_EQ(plain.path(path_).effective_timeout_ns(), timeout);
+    EXPECT_EQ(plain.counters().adaptive_raises, 0U);
 }
 
 }  // namespace

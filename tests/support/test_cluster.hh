@@ -51,6 +51,7 @@ inline ClusterConfig make_cluster_config(std::uint32_t node_count, std::uint32_t
 class TestCluster {
 public:
     struct Member {
+        explicit Member(policy::DetectorOptions options) : detector(options) {}
         ClusterConfig config;
         policy::NodeDetector detector;
         std::vector<std::unique_ptr<FakeTransport>> transports;
@@ -59,13 +60,15 @@ public:
         bool running = false;
     };
 
-    // `seed` makes every incarnation (and so every engine's send jitter) reproducible.
+    // `seed` makes every incarnation (and so every engine's send jitter) reproducible; every
+    // node's detector gets `options`.
     TestCluster(std::uint32_t node_count, std::uint32_t network_count, NetworkMode mode,
                 Timing timing, std::optional<MacKeyBytes> key = std::nullopt,
-                std::uint64_t seed = 1)
+                std::uint64_t seed = 1, policy::DetectorOptions options = {})
         : base_(make_cluster_config(node_count, network_count, mode, timing, key)),
           networks_(network_count),
-          incarnations_(seed) {
+          incarnations_(seed),
+          options_(options) {
         members_.resize(node_count + 1);
         for (NodeId id = 1; id <= node_count; ++id) {
             start(id);
@@ -78,7 +81,7 @@ public:
         while (incarnation == 0) {
             incarnation = static_cast<std::uint32_t>(incarnations_());
         }
-        auto member = std::make_unique<Member>();
+        auto member = std::make_unique<Member>(options_);
         member->config = base_;
         member->config.local_node = id;
         member->engine = std::make_unique<Engine>(member->config, member->detector,
@@ -196,6 +199,7 @@ private:
     std::vector<FakeNetwork> networks_;
     std::vector<std::unique_ptr<Member>> members_;
     std::mt19937_64 incarnations_;
+    policy::DetectorOptions options_;
     Nanos now_ = nanos_per_s;
 };
 

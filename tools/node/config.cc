@@ -377,7 +377,7 @@ public:
         NodeSettings settings;
         check_root(root);
         read_cluster(root, settings);
-        const Timing cluster_timing = read_cluster_timing(root);
+        const Timing cluster_timing = read_cluster_timing(root, settings);
         read_networks(root, cluster_timing, settings.cluster);
         read_nodes(root, settings.cluster);
         read_local(root, settings.cluster);
@@ -718,13 +718,20 @@ private:
         return static_cast<Nanos>(std::llround(milliseconds * static_cast<double>(nanos_per_ms)));
     }
 
-    Timing read_cluster_timing(const toml::table& root) {
+    Timing read_cluster_timing(const toml::table& root, NodeSettings& settings) {
         const Timing safe = *policy::timing_profile("safe");
         const toml::table* timing = section(root, "timing");
         if (timing == nullptr) {
             return safe;
         }
-        check_keys(*timing, {"profile", "interval_ms", "multiplier", "up_count"}, "[timing]");
+        check_keys(*timing,
+                   {"profile", "interval_ms", "multiplier", "up_count", "adaptive_ceiling"},
+                   "[timing]");
+        if (const toml::node* ceiling = timing->get("adaptive_ceiling")) {
+            if (auto value = integer_in(*ceiling, "[timing] adaptive_ceiling", 1, 255)) {
+                settings.adaptive_ceiling = static_cast<std::uint32_t>(*value);
+            }
+        }
         // On error the networks still inherit something, and their own errors are still found.
         return read_timing(*timing, "[timing]", safe, true).value_or(safe);
     }

@@ -33,6 +33,9 @@ struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
     std::filesystem::path key_file;  // empty when none was configured
+    // [timing] adaptive_ceiling: the highest multiplier adaptive timing may raise a path to for
+    // its measured loss; 0 (absent) keeps the advertised timing (DetectorOptions).
+    std::uint32_t adaptive_ceiling = 0;
     // [netmon]: the resolved netmon.cf path (empty without [netmon]), how it was read, and the
     // probe targets of each adapter of the local node, indexed like that node's adapter list
     // (empty without [netmon]; an adapter without targets has an empty list).

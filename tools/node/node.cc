@@ -11,7 +11,9 @@
 
 namespace hb::node {
 
-Node::Node(NodeSettings settings) : settings_(std::move(settings)) {}
+Node::Node(NodeSettings settings)
+    : settings_(std::move(settings)),
+      detector_(policy::DetectorOptions{.adaptive_ceiling = settings_.adaptive_ceiling}) {}
 
 Node::~Node() = default;
 
