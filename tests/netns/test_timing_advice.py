@@ -46,6 +46,10 @@ WARNING = re.compile(
     r"multiplier (?P<advised>\d+) would keep them under one a day$", re.MULTILINE)
 
 
+STOPPING = re.compile(r"^hbd: stopping: .*, path expiries (?P<expiries>\d+), "
+                      r"adaptive raises (?P<raises>\d+)$", re.MULTILINE)
+
+
 class ImpairingLab(hbnet.Lab):
     """A lab whose every link goes through its own hb_impair relay.
 
@@ -88,11 +92,13 @@ class RandomLoss(unittest.TestCase):
             time.sleep(DURATION_S)
             cls.alive = {name: cls.cluster.node(name).alive() for name in cls.names}
             # The hbds go before the relays: a relay's exit cuts its link, which is a real
-            # failure that the nodes would rightly report.
+            # failure that the nodes would rightly report. The mark comes first: what the
+            # others say about a node that leaves is not under test.
+            cls.until = cls.cluster.mark()
             for name in cls.names:
                 if cls.alive[name]:
-                    cls.cluster.kill(name)
-            cls.until = cls.cluster.mark()
+                    cls.cluster.terminate(name)
+            cls.exit_codes = {name: cls.cluster.wait_exit(name) for name in cls.names}
             cls.logs = {name: cls.cluster.node(name).stderr_path().read_text(errors="replace")
                         for name in cls.names}
             cls.relay_counters = []
@@ -123,6 +129,13 @@ class RandomLoss(unittest.TestCase):
             false = [event for event in events if event["event"] in FALSE_VERDICTS]
             self.assertEqual(false, [], f"{name}: false verdicts under random loss\n"
                              + self.cluster.describe(name, self.since))
+
+    def test_path_expiries_are_counted(self) -> None:
+        for name in self.names:
+            self.assertEqual(self.exit_codes[name], 0, f"{name}\n{self.logs[name][-2000:]}")
+            match = STOPPING.search(self.logs[name])
+            self.assertIsNotNone(match, f"{name}: no stop line\n{self.logs[name][-2000:]}")
+            self.assertEqual(int(match["raises"]), 0, "adaptive timing is off by default")
 
     def test_every_path_warns_once_with_measured_loss_and_safer_multiplier(self) -> None:
         for name in self.names:

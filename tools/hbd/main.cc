@@ -151,11 +151,13 @@ int main(int argc, char** argv) {
     engine.leave(hb::monotonic_now());
     drain_events();
     const hb::EngineCounters& counters = engine.counters();
+    const hb::policy::DetectorCounters& detector = node.detector().counters();
     log_line(
         fmt::format("stopping: sent {} beats ({} failed), accepted {}, dropped {}, "
-                    "events {} (lost {}), local stalls {}",
+                    "events {} (lost {}), local stalls {}, path expiries {}, adaptive raises {}",
                     counters.beats_sent, counters.send_failures, counters.beats_accepted,
                     counters.dropped_total(), counters.events_emitted,
-                    counters.events_lost + writer.lost(), counters.local_stalls));
+                    counters.events_lost + writer.lost(), counters.local_stalls,
+                    detector.path_down, detector.adaptive_raises));
     return exit_ok;
 }
