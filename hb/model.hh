@@ -43,6 +43,10 @@ struct Timing {
 };
 
 enum class NetworkMode : std::uint8_t { unicast, multicast };
+// Whether an interface's carrier/operstate says anything on this network (DESIGN §6, local adapter
+// health): `ignore` where it cannot (a virtual switch that keeps every link up), so the link state
+// is not used and adapters without netmon targets get the inbound-traffic check instead.
+enum class LinkStateUse : std::uint8_t { watch, ignore };
 enum class TransportKind : std::uint8_t { udp, dpdk };
 
 struct NetworkConfig {
@@ -52,6 +56,7 @@ struct NetworkConfig {
     std::uint16_t port = default_port;
     std::uint8_t ttl = 1;
     Timing timing{};
+    LinkStateUse link_state = LinkStateUse::watch;
 };
 
 struct AdapterConfig {

@@ -5,8 +5,13 @@
 namespace hb::policy {
 
 LinkPoller::LinkPoller(std::unique_ptr<LinkWatch> watch, Detector& detector,
-                       std::vector<std::vector<std::uint32_t>> locals_by_name)
-    : watch_(std::move(watch)), detector_(detector), locals_by_name_(std::move(locals_by_name)) {}
+                       std::vector<std::vector<std::uint32_t>> locals_by_name,
+                       std::vector<std::uint32_t> name_of_local, std::vector<bool> reported)
+    : watch_(std::move(watch)),
+      detector_(detector),
+      locals_by_name_(std::move(locals_by_name)),
+      name_of_local_(std::move(name_of_local)),
+      reported_(std::move(reported)) {}
 
 std::variant<std::unique_ptr<LinkPoller>, std::string> LinkPoller::open(const Topology& topology,
                                                                         Detector& detector,
@@ -14,17 +19,26 @@ std::variant<std::unique_ptr<LinkPoller>, std::string> LinkPoller::open(const To
     // One watch entry per interface; several adapters (networks) may share one.
     std::vector<std::string> names;
     std::vector<std::vector<std::uint32_t>> locals_by_name;
+    std::vector<std::uint32_t> name_of_local;
+    std::vector<bool> reported;
     const NodeConfig* local_node = topology.config().find_node(topology.local_node());
     for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
-        const std::string& ifname =
-            local_node->adapters[topology.local_adapters()[l].adapter].ifname;
-        const auto found = std::find(names.begin(), names.end(), ifname);
+        const LocalAdapter& local = topology.local_adapters()[l];
+        const std::string& ifname = local_node->adapters[local.adapter].ifname;
+        const bool report =
+            topology.config().networks[local.network].link_state == LinkStateUse::watch;
+        auto found = std::find(names.begin(), names.end(), ifname);
         if (found == names.end()) {
             names.push_back(ifname);
-            locals_by_name.push_back({l});
-        } else {
-            locals_by_name[static_cast<std::size_t>(found - names.begin())].push_back(l);
+            locals_by_name.emplace_back();
+            found = names.end() - 1;
         }
+        const auto name = static_cast<std::uint32_t>(found - names.begin());
+        if (report) {
+            locals_by_name[name].push_back(l);
+        }
+        name_of_local.push_back(name);
+        reported.push_back(report);
     }
     auto opened = LinkWatch::open(names);
     if (auto* error = std::get_if<std::string>(&opened)) {
@@ -32,7 +46,7 @@ std::variant<std::unique_ptr<LinkPoller>, std::string> LinkPoller::open(const To
     }
     std::unique_ptr<LinkPoller> poller{
         new LinkPoller(std::move(std::get<std::unique_ptr<LinkWatch>>(opened)), detector,
-                       std::move(locals_by_name))};
+                       std::move(locals_by_name), std::move(name_of_local), std::move(reported))};
     for (std::uint32_t i = 0; i < poller->watch_->size(); ++i) {
         poller->report(i, poller->watch_->status(i).state, now);
     }

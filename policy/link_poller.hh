@@ -16,8 +16,9 @@ namespace hb::policy {
 
 class LinkPoller final : public Poller {
 public:
-    // Watches every local adapter's interface and reports the ones not up right away. Call after
-    // the engine has started (the detector must be attached).
+    // Watches every local adapter's interface and reports the ones not up right away. Adapters on
+    // a network with link_state = "ignore" are watched but never reported: their carrier says
+    // nothing there. Call after the engine has started (the detector must be attached).
     static std::variant<std::unique_ptr<LinkPoller>, std::string> open(const Topology& topology,
                                                                        Detector& detector,
                                                                        Nanos now);
@@ -25,15 +26,24 @@ public:
     int wait_fd() const noexcept override { return watch_->fd(); }
     bool poll(Nanos now) noexcept override;
     const LinkWatch& watch() const noexcept { return *watch_; }
+    // The interface of local adapter `local` as the kernel last described it.
+    const LinkStatus& status_of(std::uint32_t local) const noexcept {
+        return watch_->status(name_of_local_[local]);
+    }
+    // Whether this poller passes local adapter `local`'s link state to the detector.
+    bool reports(std::uint32_t local) const noexcept { return reported_[local]; }
 
 private:
     LinkPoller(std::unique_ptr<LinkWatch> watch, Detector& detector,
-               std::vector<std::vector<std::uint32_t>> locals_by_name);
+               std::vector<std::vector<std::uint32_t>> locals_by_name,
+               std::vector<std::uint32_t> name_of_local, std::vector<bool> reported);
     void report(std::uint32_t name, LinkState state, Nanos now) noexcept;
 
     std::unique_ptr<LinkWatch> watch_;
     Detector& detector_;
-    std::vector<std::vector<std::uint32_t>> locals_by_name_;  // watched name -> local adapters
+    std::vector<std::vector<std::uint32_t>> locals_by_name_;  // watched name -> reported locals
+    std::vector<std::uint32_t> name_of_local_;                // local adapter -> watched name
+    std::vector<bool> reported_;                              // per local adapter
     std::array<LinkChange, 32> changes_{};
 };
 

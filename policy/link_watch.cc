@@ -102,6 +102,11 @@ const char* to_string(LinkState state) noexcept {
     return "invalid";
 }
 
+bool has_no_carrier_state(const LinkStatus& status) noexcept {
+    return status.state != LinkState::missing && status.ifindex != 0 &&
+           status.operstate == IF_OPER_UNKNOWN;
+}
+
 std::variant<std::unique_ptr<LinkWatch>, std::string> LinkWatch::open(
     std::span<const std::string> ifnames) {
     if (ifnames.empty()) {

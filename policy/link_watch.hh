@@ -1,5 +1,6 @@
 // The link watch: local adapter health from rtnetlink link events (DESIGN §6 rule 1, the
-// poll_uplink-style check) and the interface rx counters that rule 3's inbound-traffic test reads.
+// poll_uplink-style check), the interfaces' rx counters, and whether an interface reports carrier
+// at all (which decides whether rule 3's inbound-traffic check joins in; see docs/inbound.md).
 #pragma once
 
 #include <cstddef>
@@ -34,6 +35,11 @@ struct LinkStatus {
     std::uint64_t rx_packets = 0;  // IFLA_STATS64 (IFLA_STATS on kernels without it)
     std::uint64_t rx_bytes = 0;
 };
+
+// True when the interface exists but does not report carrier state at all: RFC 2863 operstate
+// UNKNOWN (tun, dummy and other virtual devices without carrier reporting). Its link state then
+// says little, and DESIGN §6 rule 3 (the inbound-traffic check) has to tell.
+[[nodiscard]] bool has_no_carrier_state(const LinkStatus& status) noexcept;
 
 struct LinkChange {
     std::uint32_t index;  // position in the names given to open()

@@ -7,7 +7,6 @@
 #include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,7 +89,6 @@ NetmonProber::~NetmonProber() {
     for (State& state : adapters_) {
         close_fd(state.fd);
     }
-    close_fd(timer_fd_);
     close_fd(epoll_fd_);
 }
 
@@ -104,14 +102,13 @@ std::variant<std::unique_ptr<NetmonProber>, std::string> NetmonProber::open(
     if (prober->epoll_fd_ < 0) {
         return errno_text("netmon: epoll_create1");
     }
-    prober->timer_fd_ = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (prober->timer_fd_ < 0) {
+    if (!prober->timer_.open()) {
         return errno_text("netmon: timerfd_create");
     }
     epoll_event timer_event{};
     timer_event.events = EPOLLIN;
-    timer_event.data.fd = prober->timer_fd_;
-    if (epoll_ctl(prober->epoll_fd_, EPOLL_CTL_ADD, prober->timer_fd_, &timer_event) != 0) {
+    timer_event.data.fd = prober->timer_.fd();
+    if (epoll_ctl(prober->epoll_fd_, EPOLL_CTL_ADD, prober->timer_.fd(), &timer_event) != 0) {
         return errno_text("netmon: epoll_ctl timerfd");
     }
 
@@ -172,13 +169,7 @@ std::variant<std::unique_ptr<NetmonProber>, std::string> NetmonProber::open(
 
 bool NetmonProber::poll(Nanos now) noexcept {
     bool worked = false;
-    std::uint64_t expirations = 0;
-    if (::read(timer_fd_, &expirations, sizeof(expirations)) == sizeof(expirations)) {
-        // The timer may have fired a little after `now` was taken: re-arm even if the deadline
-        // did not move, or its expiry would be consumed without action and never come back.
-        armed_ns_ = 0;
-        worked = true;
-    }
+    worked |= timer_.consume();
     for (State& state : adapters_) {
         // Replies first: whatever arrived while this thread was busy proves the adapter works.
         worked |= receive(state, now);
@@ -306,17 +297,7 @@ void NetmonProber::arm_timer() noexcept {
                 std::min(deadline, state.first_unanswered_ns + state.config.timing.detection_ns());
         }
     }
-    // A zero it_value would disarm the timer; a past absolute time fires at once, as wanted.
-    deadline = std::max<Nanos>(deadline, 1);
-    if (deadline == armed_ns_) {
-        return;
-    }
-    itimerspec spec{};
-    spec.it_value.tv_sec = static_cast<time_t>(deadline / nanos_per_s);
-    spec.it_value.tv_nsec = static_cast<long>(deadline % nanos_per_s);
-    if (timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr) == 0) {
-        armed_ns_ = deadline;
-    }
+    timer_.arm(deadline);
 }
 
 }  // namespace hb::policy

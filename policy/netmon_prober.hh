@@ -12,6 +12,7 @@
 #include "hb/detector.hh"
 #include "hb/model.hh"
 #include "hb/runner.hh"
+#include "policy/deadline_timer.hh"
 
 namespace hb::policy {
 
@@ -91,8 +92,7 @@ private:
     Detector& detector_;
     std::vector<State> adapters_;
     int epoll_fd_ = -1;
-    int timer_fd_ = -1;
-    Nanos armed_ns_ = 0;
+    DeadlineTimer timer_;
     NetmonCounters counters_;
 };
 

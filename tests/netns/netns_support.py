@@ -105,12 +105,21 @@ class ClusterTestCase(unittest.TestCase):
         self.assertLessEqual(after_fault_ms, self.bound_ms + SCHEDULING_SLACK_MS,
                              f"{context}: {after_fault_ms:.1f} ms after the fault")
 
-    def assert_no_false_verdicts(self, observers, since: dict[str, int]) -> None:
+    def assert_no_false_verdicts(self, observers, since: dict[str, int],
+                                 verdicts: frozenset[str] = FALSE_VERDICTS) -> None:
+        """None of `verdicts` at any of `observers` since `since`."""
         for observer in observers:
             false = self.cluster.events(observer, since[observer],
-                                        where=lambda event: event["event"] in FALSE_VERDICTS)
+                                        where=lambda event: event["event"] in verdicts)
             self.assertEqual(false, [], f"{observer}: false verdicts\n"
                              + self.cluster.describe(observer, since))
+
+    def event_counts(self, name: str, since: dict[str, int]) -> dict[str, int]:
+        """How many of each event `name` reported since `since`."""
+        got: dict[str, int] = {}
+        for event in self.cluster.events(name, since[name]):
+            got[event["event"]] = got.get(event["event"], 0) + 1
+        return got
 
     def assert_node_downs(self, observer: str, since: dict[str, int], expected: dict[int, int]):
         """Exactly `expected[node id]` NODE_DOWNs about each node, and none about any other."""

@@ -47,19 +47,6 @@ class Netmon(ClusterTestCase):
         value = "0" if answering else "1"
         self.target.run(["sysctl", "-qw", f"net.ipv4.icmp_echo_ignore_all={value}"], check=True)
 
-    def counts(self, name: str, since: dict[str, int]) -> dict[str, int]:
-        got: dict[str, int] = {}
-        for event in self.cluster.events(name, since[name]):
-            got[event["event"]] = got.get(event["event"], 0) + 1
-        return got
-
-    def assert_no_peer_verdicts(self, since: dict[str, int]) -> None:
-        for name in self.names:
-            verdicts = self.cluster.events(name, since[name],
-                                           where=lambda event: event["event"] in PEER_VERDICTS)
-            self.assertEqual(verdicts, [], f"{name}: peer verdicts\n"
-                             + self.cluster.describe(name, since))
-
     def assert_remote_verdicts_undone(self, since: dict[str, int]) -> None:
         for name in self.names:
             last: dict[int, str] = {}
@@ -98,9 +85,9 @@ class Netmon(ClusterTestCase):
         for name, event in isolated.items():
             self.assertIn("netmon", event["evidence"], name)
         self.quiet_period()
-        self.assert_no_peer_verdicts(since)
+        self.assert_no_false_verdicts(self.names, since, PEER_VERDICTS)
         for name in self.names:
-            got = self.counts(name, since)
+            got = self.event_counts(name, since)
             self.assertEqual((got.get("ADAPTER_DOWN"), got.get("ISOLATED")), (1, 1),
                              f"{name}: {got}\n" + cluster.describe(name, since))
         # Beats kept flowing, so every path stays up: no node was ever gone.
@@ -115,9 +102,9 @@ class Netmon(ClusterTestCase):
                              ("net_a", "eth1", ["netmon"]), name)
         cluster.wait_for_each(self.names, self.verdict_timeout_s, since, event="ISOLATION_ENDED")
         self.quiet_period()
-        self.assert_no_peer_verdicts(since)
+        self.assert_no_false_verdicts(self.names, since, PEER_VERDICTS)
         for name in self.names:
-            got = self.counts(name, since)
+            got = self.event_counts(name, since)
             self.assertEqual((got.get("ADAPTER_UP"), got.get("ISOLATION_ENDED")), (1, 1),
                              f"{name}: {got}\n" + cluster.describe(name, since))
         self.assert_remote_verdicts_undone(start)

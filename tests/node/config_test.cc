@@ -18,7 +18,9 @@
 #include <vector>
 
 #include "hb/mac.hh"
+#include "hb/topology.hh"
 #include "policy/timing.hh"
+#include "tools/node/node.hh"
 
 namespace hb::node {
 namespace {
@@ -461,8 +463,8 @@ TEST(ConfigTest, TimingOverrides) {
 
 TEST(ConfigTest, AdaptiveCeiling) {
     EXPECT_EQ(valid(base_config).adaptive_ceiling, 0U) << "off unless asked for";
-    const std::string on = replaced(base_config, "profile = \"fast\"",
-                                    "profile = \"fast\"\nadaptive_ceiling = 8");
+    const std::string on =
+        replaced(base_config, "profile = \"fast\"", "profile = \"fast\"\nadaptive_ceiling = 8");
     EXPECT_EQ(valid(on).adaptive_ceiling, 8U);
     const std::string_view from = "profile = \"fast\"";
     EXPECT_TRUE(rejects(from, "profile = \"fast\"\nadaptive_ceiling = 0",
@@ -567,6 +569,68 @@ TEST(ConfigTest, NetworkRules) {
 
     const std::string unnamed = replaced(base_config, from, "port = 4100");
     EXPECT_TRUE(has_error(parse(unnamed), 7, "[[network]] name is required"));
+}
+
+TEST(ConfigTest, NetworkLinkState) {
+    // By default the link poller's carrier/operstate reports count.
+    EXPECT_EQ(valid(base_config).cluster.networks.at(0).link_state, LinkStateUse::watch);
+    const std::string_view from = "name = \"net_a\"";
+    const std::string watch =
+        replaced(base_config, from, "name = \"net_a\"\nlink_state = \"watch\"");
+    EXPECT_EQ(valid(watch).cluster.networks.at(0).link_state, LinkStateUse::watch);
+    const std::string ignore =
+        replaced(base_config, from, "name = \"net_a\"\nlink_state = \"ignore\"");
+    EXPECT_EQ(valid(ignore).cluster.networks.at(0).link_state, LinkStateUse::ignore);
+
+    EXPECT_TRUE(rejects(from, "name = \"net_a\"\nlink_state = \"off\"",
+                        "[[network]] link_state must be \"watch\" or \"ignore\", got \"off\""));
+    EXPECT_TRUE(rejects(from, "name = \"net_a\"\nlink_state = \"Ignore\"", "got \"Ignore\""));
+    EXPECT_TRUE(rejects(from, "name = \"net_a\"\nlink_state = false",
+                        "[[network]] link_state must be a string, got boolean false"));
+    EXPECT_TRUE(rejects(from, "name = \"net_a\"\nlinkstate = \"ignore\"",
+                        "unknown key \"linkstate\" in [[network]] (did you mean \"link_state\"?)"));
+    // Per network: a second network keeps the default.
+    const std::string two = replaced(
+        replaced(ignore, "[[node]]\nid = 1", "[[network]]\nname = \"net_b\"\n[[node]]\nid = 1"),
+        "address = \"198.18.1.1\" }",
+        "address = \"198.18.1.1\" }, { network = \"net_b\", ifname = \"veth3\", "
+        "address = \"198.18.2.1\" }");
+    const ConfigResult result = parse(two);
+    ASSERT_TRUE(result.settings.has_value()) << listed(result);
+    EXPECT_EQ(result.settings->cluster.networks.at(0).link_state, LinkStateUse::ignore);
+    EXPECT_EQ(result.settings->cluster.networks.at(1).link_state, LinkStateUse::watch);
+}
+
+// What `hbd --check` prints per local adapter: which health sources (DESIGN §6) judge it.
+TEST(ConfigTest, HealthSourcesFollowLinkStateAndNetmonTargets) {
+    const std::string_view from = "name = \"net_a\"";
+    NodeSettings watch = valid(base_config);
+    const Topology watch_topology(watch.cluster);
+    const std::vector<AdapterHealth> watched = plan_adapter_health(watch, watch_topology);
+    ASSERT_EQ(watched.size(), 1U);
+    EXPECT_TRUE(watched[0].link_state);
+    EXPECT_EQ(watched[0].inbound, AdapterHealth::Inbound::if_operstate_unknown);
+    EXPECT_EQ(describe(watched[0]),
+              "veth1 on net_a: link state, inbound traffic if veth1 reports no carrier state "
+              "(operstate UNKNOWN) when hbd starts");
+
+    NodeSettings ignore =
+        valid(replaced(base_config, from, "name = \"net_a\"\nlink_state = \"ignore\""));
+    const Topology ignore_topology(ignore.cluster);
+    const std::vector<AdapterHealth> ignored = plan_adapter_health(ignore, ignore_topology);
+    ASSERT_EQ(ignored.size(), 1U);
+    EXPECT_FALSE(ignored[0].link_state);
+    EXPECT_EQ(ignored[0].inbound, AdapterHealth::Inbound::always);
+    EXPECT_EQ(describe(ignored[0]), "veth1 on net_a: inbound traffic");
+
+    // netmon targets replace rule 3, with or without link state.
+    ignore.netmon_targets = {{*Ipv4::parse("198.18.1.9")}};
+    const std::vector<AdapterHealth> probed = plan_adapter_health(ignore, ignore_topology);
+    EXPECT_EQ(probed[0].inbound, AdapterHealth::Inbound::never);
+    EXPECT_EQ(describe(probed[0]), "veth1 on net_a: netmon (1 target)");
+    watch.netmon_targets = {{*Ipv4::parse("198.18.1.9"), *Ipv4::parse("198.18.1.10")}};
+    EXPECT_EQ(describe(plan_adapter_health(watch, watch_topology)[0]),
+              "veth1 on net_a: link state, netmon (2 targets)");
 }
 
 TEST(ConfigTest, NetworkListRules) {

@@ -24,6 +24,7 @@
 
 #include "tests/support/allocation_counter.hh"
 #include "tests/support/isolated.hh"
+#include "tests/support/recording_detector.hh"
 
 using hb::test::allocations;
 
@@ -39,47 +40,9 @@ constexpr Nanos transition_timeout_ns = 2 * nanos_per_s;
 
 using hb::test::sh;
 
-struct AdapterCall {
-    std::uint32_t local = 0;
-    bool up = false;
-    std::uint32_t evidence = 0;
-    Nanos since = 0;  // when the evidence began, as the prober says
-    Nanos at = 0;     // when the call was made
-};
-
-// Records on_local_adapter() and nothing else; the calls vector is reserved up front so that
-// recording allocates nothing inside poll().
-class RecordingDetector final : public Detector {
-public:
-    RecordingDetector() { calls.reserve(256); }
-    void attach(const Topology&, Nanos) override {}
-    void on_beat(const BeatObservation&) noexcept override {}
-    void on_peer_restart(PeerIndex, Nanos) noexcept override {}
-    void on_local_stall(Nanos, Nanos) noexcept override {}
-    void on_local_adapter(std::uint32_t local, bool up, std::uint32_t evidence,
-                          Nanos since) noexcept override {
-        if (calls.size() < calls.capacity()) {
-            calls.push_back(AdapterCall{local, up, evidence, since, monotonic_now()});
-        }
-    }
-    void tick(Nanos, EventSink&) noexcept override {}
-    Nanos next_deadline() const noexcept override { return 0; }
-    PathState path_state(PathIndex) const noexcept override { return PathState::down; }
-    std::uint32_t local_adapter_states() const noexcept override { return 0; }
-
-    std::vector<AdapterCall> calls;
-};
-
-std::string describe(const std::vector<AdapterCall>& calls) {
-    std::string out;
-    for (const AdapterCall& call : calls) {
-        out += "local " + std::to_string(call.local) + (call.up ? " up" : " down") + " evidence " +
-               std::to_string(call.evidence) + " since " +
-               std::to_string(call.since / nanos_per_ms) + " at " +
-               std::to_string(call.at / nanos_per_ms) + " ms; ";
-    }
-    return out.empty() ? "no calls" : out;
-}
+using test::AdapterCall;
+using test::describe;
+using test::RecordingDetector;
 
 // The engine thread's loop in small: sleep on the prober's fd, then poll it. Counts what poll()
 // allocates; stops as soon as `done` holds or at `until`.
@@ -101,49 +64,8 @@ std::uint64_t poll_until(std::vector<NetmonProber*> probers, Nanos until,
     return poll_allocations;
 }
 
-// A second network namespace holding the targets' ends of the veth pairs: a forked process that
-// unshares its own namespace and waits to be killed.
-class TargetNamespace {
-public:
-    TargetNamespace() {
-        int ready[2];
-        if (pipe2(ready, O_CLOEXEC) != 0) {
-            return;
-        }
-        pid_ = fork();
-        if (pid_ == 0) {
-            close(ready[0]);
-            const char ok = unshare(CLONE_NEWNET) == 0 ? '1' : '0';
-            (void)write(ready[1], &ok, 1);
-            pause();
-            _exit(0);
-        }
-        close(ready[1]);
-        char ok = '0';
-        if (pid_ > 0 && read(ready[0], &ok, 1) == 1 && ok == '1') {
-            ready_ = true;
-        }
-        close(ready[0]);
-    }
-    ~TargetNamespace() {
-        if (pid_ > 0) {
-            kill(pid_, SIGKILL);
-            waitpid(pid_, nullptr, 0);
-        }
-    }
-    TargetNamespace(const TargetNamespace&) = delete;
-    TargetNamespace& operator=(const TargetNamespace&) = delete;
-
-    bool ready() const { return ready_; }
-    std::string pid() const { return std::to_string(pid_); }
-    [[nodiscard]] bool run(const std::string& command) const {
-        return sh("nsenter -t " + pid() + " -n sh -c '" + command + "' >/dev/null 2>&1");
-    }
-
-private:
-    pid_t pid_ = -1;
-    bool ready_ = false;
-};
+// The targets' ends of the veth pairs live in a second network namespace.
+using TargetNamespace = test::NamespaceChild;
 
 // Two adapters: a0 198.18.1.1 facing 198.18.1.2, a1 198.18.2.1 facing 198.18.2.2; the other
 // ends live in `targets`.

@@ -4,6 +4,8 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -69,6 +71,56 @@ namespace hb::test {
 [[nodiscard]] inline bool sh(const std::string& command) {
     return std::system(command.c_str()) == 0;
 }
+
+// A second network namespace for a scenario's far ends (targets, senders): a forked child that
+// unshares its own namespace, runs `body` there (default: wait) and is killed with the object
+// or with the test process. `run` executes a shell command inside that namespace.
+class NamespaceChild {
+public:
+    explicit NamespaceChild(const std::function<void()>& body = {}) {
+        int ready[2];
+        if (pipe2(ready, O_CLOEXEC) != 0) {
+            return;
+        }
+        pid_ = fork();
+        if (pid_ == 0) {
+            close(ready[0]);
+            (void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+            const char ok = unshare(CLONE_NEWNET) == 0 ? '1' : '0';
+            (void)write(ready[1], &ok, 1);
+            if (body) {
+                body();
+            }
+            for (;;) {
+                pause();
+            }
+        }
+        close(ready[1]);
+        char ok = '0';
+        if (pid_ > 0 && read(ready[0], &ok, 1) == 1 && ok == '1') {
+            ready_ = true;
+        }
+        close(ready[0]);
+    }
+    ~NamespaceChild() {
+        if (pid_ > 0) {
+            kill(pid_, SIGKILL);
+            waitpid(pid_, nullptr, 0);
+        }
+    }
+    NamespaceChild(const NamespaceChild&) = delete;
+    NamespaceChild& operator=(const NamespaceChild&) = delete;
+
+    bool ready() const { return ready_; }
+    std::string pid() const { return std::to_string(pid_); }
+    [[nodiscard]] bool run(const std::string& command) const {
+        return sh("nsenter -t " + pid() + " -n sh -c '" + command + "' >/dev/null 2>&1");
+    }
+
+private:
+    pid_t pid_ = -1;
+    bool ready_ = false;
+};
 
 }  // namespace hb::test
 

@@ -97,6 +97,12 @@ int main(int argc, char** argv) {
     }
     if (check_only) {
         fmt::print("{}: configuration is valid\n", config_path);
+        // Which health sources (DESIGN §6) will judge each local adapter.
+        const hb::Topology topology(loaded.settings->cluster);
+        for (const hb::node::AdapterHealth& health :
+             hb::node::plan_adapter_health(*loaded.settings, topology)) {
+            fmt::print("{}: local adapter {}\n", config_path, hb::node::describe(health));
+        }
         return exit_ok;
     }
 
@@ -135,6 +141,9 @@ int main(int argc, char** argv) {
                     cluster.local_node, topology.node_name(cluster.local_node), cluster.cluster_id,
                     node.engine().incarnation(), topology.local_adapters().size(),
                     topology.paths().size(), topology.peers().size()));
+    for (const hb::node::AdapterHealth& health : node.adapter_health()) {
+        log_line("local adapter " + hb::node::describe(health));
+    }
 
     EventWriter writer(events_fd);
     hb::Engine& engine = node.engine();
@@ -152,12 +161,11 @@ int main(int argc, char** argv) {
     drain_events();
     const hb::EngineCounters& counters = engine.counters();
     const hb::policy::DetectorCounters& detector = node.detector().counters();
-    log_line(
-        fmt::format("stopping: sent {} beats ({} failed), accepted {}, dropped {}, "
-                    "events {} (lost {}), local stalls {}, path expiries {}, adaptive raises {}",
-                    counters.beats_sent, counters.send_failures, counters.beats_accepted,
-                    counters.dropped_total(), counters.events_emitted,
-                    counters.events_lost + writer.lost(), counters.local_stalls,
-                    detector.path_down, detector.adaptive_raises));
+    log_line(fmt::format(
+        "stopping: sent {} beats ({} failed), accepted {}, dropped {}, "
+        "events {} (lost {}), local stalls {}, path expiries {}, adaptive raises {}",
+        counters.beats_sent, counters.send_failures, counters.beats_accepted,
+        counters.dropped_total(), counters.events_emitted, counters.events_lost + writer.lost(),
+        counters.local_stalls, detector.path_down, detector.adaptive_raises));
     return exit_ok;
 }

@@ -569,14 +569,20 @@ def _wait(condition: Callable[[], bool], timeout: float, what: str) -> None:
 
 @dataclasses.dataclass(frozen=True)
 class Network:
-    """An hb network (PowerHA's logical network): unicast, or multicast to `group`."""
+    """An hb network (PowerHA's logical network): unicast, or multicast to `group`.
+
+    `link_state = "ignore"` tells hbd that carrier means nothing there (docs/inbound.md).
+    """
     name: str
     mode: str = "unicast"
     group: str | None = None
+    link_state: str = "watch"
 
     def __post_init__(self):
         if self.mode not in ("unicast", "multicast"):
             raise ValueError(f"network {self.name}: mode must be unicast or multicast")
+        if self.link_state not in ("watch", "ignore"):
+            raise ValueError(f"network {self.name}: link_state must be watch or ignore")
         if (self.mode == "multicast") != (self.group is not None):
             raise ValueError(f"network {self.name}: a group goes with mode multicast, only")
 
@@ -633,6 +639,8 @@ def render_config(*, cluster_id: int, local_node: int, networks: Iterable[Networ
         if network.mode != "unicast":
             lines += [f"mode = {_toml_value(network.mode)}",
                       f"group = {_toml_value(network.group)}"]
+        if network.link_state != "watch":
+            lines.append(f"link_state = {_toml_value(network.link_state)}")
     for node in nodes:
         adapters = ", ".join(
             "{ " + ", ".join(f"{key} = {_toml_value(getattr(adapter, key))}"

@@ -763,8 +763,8 @@ private:
                                const Timing& cluster_timing) {
         NetworkConfig network;
         check_keys(table,
-                   {"name", "mode", "group", "port", "ttl", "profile", "interval_ms", "multiplier",
-                    "up_count"},
+                   {"name", "mode", "group", "port", "ttl", "link_state", "profile", "interval_ms",
+                    "multiplier", "up_count"},
                    "[[network]]");
         if (const toml::node* name = table.get("name")) {
             if (auto text = non_empty_string(*name, "[[network]] name")) {
@@ -813,6 +813,11 @@ private:
         if (const toml::node* ttl = table.get("ttl")) {
             if (auto value = integer_in(*ttl, "[[network]] ttl", 1, 255)) {
                 network.ttl = static_cast<std::uint8_t>(*value);
+            }
+        }
+        if (const toml::node* link_state = table.get("link_state")) {
+            if (auto value = choice(*link_state, "[[network]] link_state", {"watch", "ignore"})) {
+                network.link_state = static_cast<LinkStateUse>(*value);
             }
         }
         network.timing =

@@ -7,9 +7,63 @@
 #include <cstdio>
 #include <cstring>
 
+#include "hb/assert.hh"
 #include "transport/udp/udp_transport.hh"
 
 namespace hb::node {
+
+std::vector<AdapterHealth> plan_adapter_health(const NodeSettings& settings,
+                                               const Topology& topology) {
+    const ClusterConfig& cluster = topology.config();
+    const NodeConfig* local_node = cluster.find_node(topology.local_node());
+    std::vector<AdapterHealth> plan;
+    for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
+        const LocalAdapter& local = topology.local_adapters()[l];
+        const NetworkConfig& network = cluster.networks[local.network];
+        AdapterHealth health{.local = l,
+                             .ifname = local_node->adapters[local.adapter].ifname,
+                             .network = network.name,
+                             .link_state = network.link_state == LinkStateUse::watch};
+        if (local.adapter < settings.netmon_targets.size()) {
+            health.netmon_targets = settings.netmon_targets[local.adapter].size();
+        }
+        if (health.netmon_targets == 0) {
+            health.inbound = health.link_state ? AdapterHealth::Inbound::if_operstate_unknown
+                                               : AdapterHealth::Inbound::always;
+        }
+        plan.push_back(std::move(health));
+    }
+    return plan;
+}
+
+std::string describe(const AdapterHealth& health) {
+    std::vector<std::string> sources;
+    if (health.link_state) {
+        sources.emplace_back("link state");
+    }
+    if (health.netmon_targets != 0) {
+        sources.push_back("netmon (" + std::to_string(health.netmon_targets) +
+                          (health.netmon_targets == 1 ? " target)" : " targets)"));
+    }
+    switch (health.inbound) {
+        case AdapterHealth::Inbound::never:
+            break;
+        case AdapterHealth::Inbound::always:
+            sources.emplace_back("inbound traffic");
+            break;
+        case AdapterHealth::Inbound::if_operstate_unknown:
+            sources.push_back("inbound traffic if " + health.ifname +
+                              " reports no carrier state (operstate UNKNOWN) when hbd starts");
+            break;
+    }
+    // Without link state and targets an adapter always gets rule 3: never without a source.
+    HB_ASSERT(!sources.empty());
+    std::string out = health.ifname + " on " + health.network + ": ";
+    for (std::size_t i = 0; i < sources.size(); ++i) {
+        out += (i == 0 ? "" : ", ") + sources[i];
+    }
+    return out;
+}
 
 Node::Node(NodeSettings settings)
     : settings_(std::move(settings)),
@@ -47,27 +101,69 @@ std::variant<std::unique_ptr<Node>, std::string> Node::create(NodeSettings setti
     return node;
 }
 
+namespace {
+
+// Keeps what a poller's open() made in `owner`, or returns the error it gave instead.
+template <typename Poller>
+std::string adopt(std::variant<std::unique_ptr<Poller>, std::string> opened,
+                  std::unique_ptr<Poller>& owner) {
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        return std::move(*error);
+    }
+    owner = std::move(std::get<std::unique_ptr<Poller>>(opened));
+    return {};
+}
+
+}  // namespace
+
 std::string Node::start(Nanos now) {
     if (std::string error = engine_->start(now); !error.empty()) {
         return error;
     }
-    auto opened = policy::LinkPoller::open(engine_->topology(), detector_, now);
-    if (auto* error = std::get_if<std::string>(&opened)) {
-        return *error;
+    if (std::string error =
+            adopt(policy::LinkPoller::open(engine_->topology(), detector_, now), link_poller_);
+        !error.empty()) {
+        return error;
     }
-    link_poller_ = std::move(std::get<std::unique_ptr<policy::LinkPoller>>(opened));
     pollers_ = {link_poller_.get()};
-    // The link poller and the prober report their own transitions of the same adapters; the
-    // detector keeps the last one (see docs/netmon.md, Probing).
+    // The link poller, the prober and the traffic watch report their own transitions of the same
+    // adapters; the detector combines them: down while any says down (docs/netmon.md, Probing).
     std::vector<policy::NetmonAdapter> netmon =
         policy::netmon_adapters(engine_->topology(), settings_.netmon_targets);
     if (!netmon.empty()) {
-        auto prober = policy::NetmonProber::open(std::move(netmon), detector_, now);
-        if (auto* error = std::get_if<std::string>(&prober)) {
-            return *error;
+        if (std::string error = adopt(policy::NetmonProber::open(std::move(netmon), detector_, now),
+                                      netmon_prober_);
+            !error.empty()) {
+            return error;
         }
-        netmon_prober_ = std::move(std::get<std::unique_ptr<policy::NetmonProber>>(prober));
         pollers_.push_back(netmon_prober_.get());
+    }
+    // Rule 3 for adapters without netmon targets whose link state says nothing: by configuration
+    // (link_state = "ignore"), or because the interface has no carrier reporting (operstate
+    // UNKNOWN in the link watch's first read). The decision is taken once, here.
+    health_ = plan_adapter_health(settings_, engine_->topology());
+    std::vector<policy::TrafficAdapter> traffic;
+    for (AdapterHealth& health : health_) {
+        if (health.inbound == AdapterHealth::Inbound::if_operstate_unknown) {
+            health.inbound = policy::has_no_carrier_state(link_poller_->status_of(health.local))
+                                 ? AdapterHealth::Inbound::always
+                                 : AdapterHealth::Inbound::never;
+        }
+        if (health.inbound == AdapterHealth::Inbound::always) {
+            const LocalAdapter& local = engine_->topology().local_adapters()[health.local];
+            traffic.push_back(
+                policy::TrafficAdapter{.local = health.local,
+                                       .ifname = health.ifname,
+                                       .timing = engine_->topology().timing(local.network)});
+        }
+    }
+    if (!traffic.empty()) {
+        if (std::string error = adopt(
+                policy::TrafficWatch::open(std::move(traffic), detector_, now), traffic_watch_);
+            !error.empty()) {
+            return error;
+        }
+        pollers_.push_back(traffic_watch_.get());
     }
     // Warns (on standard error, as every hbd message) when a path's measured loss makes the
     // configured timing too tight, naming the multiplier that would keep false expiries under

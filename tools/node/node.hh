@@ -14,9 +14,33 @@
 #include "policy/netmon_prober.hh"
 #include "policy/node_detector.hh"
 #include "policy/timing_advice.hh"
+#include "policy/traffic_watch.hh"
 #include "tools/node/config.hh"
 
 namespace hb::node {
+
+// The health sources of one local adapter (DESIGN §6, local adapter health), as the configuration
+// decides them: `hbd --check` prints them and Node::start() follows them.
+struct AdapterHealth {
+    // Rule 3, the inbound-traffic check: an adapter with netmon targets never gets it; one without
+    // gets it when its network says link_state = "ignore", or when its interface has no carrier
+    // reporting (operstate UNKNOWN: tun, dummy), which only the link watch's first read at start
+    // can tell.
+    enum class Inbound : std::uint8_t { never, always, if_operstate_unknown };
+
+    std::uint32_t local = 0;  // index in Topology::local_adapters()
+    std::string ifname;
+    std::string network;
+    bool link_state = true;          // rule 1: the link poller's carrier/operstate reports count
+    std::size_t netmon_targets = 0;  // rule 2
+    Inbound inbound = Inbound::never;
+};
+
+// Every local adapter's health sources, in Topology::local_adapters() order.
+[[nodiscard]] std::vector<AdapterHealth> plan_adapter_health(const NodeSettings& settings,
+                                                             const Topology& topology);
+// One line for an operator: "eth1 on net_a: link state, netmon (2 targets)".
+[[nodiscard]] std::string describe(const AdapterHealth& health);
 
 class Node {
 public:
@@ -30,9 +54,12 @@ public:
     Engine& engine() noexcept { return *engine_; }
     const policy::NodeDetector& detector() const noexcept { return detector_; }
     const policy::NetmonProber* netmon_prober() const noexcept { return netmon_prober_.get(); }
+    const policy::TrafficWatch* traffic_watch() const noexcept { return traffic_watch_.get(); }
+    // After start(): each local adapter's health sources, with rule 3 resolved to always or never.
+    const std::vector<AdapterHealth>& adapter_health() const noexcept { return health_; }
 
     // Starts the engine, the link watch of the local adapters and, when netmon.cf gives any
-    // adapter targets, the netmon prober.
+    // adapter targets, the netmon prober; when any adapter gets rule 3, the traffic watch.
     [[nodiscard]] std::string start(Nanos now);
     // Runs the engine with the runner the settings ask for until `stop` is set.
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
@@ -46,6 +73,8 @@ private:
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<policy::LinkPoller> link_poller_;
     std::unique_ptr<policy::NetmonProber> netmon_prober_;  // null without netmon targets
+    std::unique_ptr<policy::TrafficWatch> traffic_watch_;  // null when no adapter gets rule 3
+    std::vector<AdapterHealth> health_;
     std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
     std::vector<Poller*> pollers_;
 };
