@@ -68,13 +68,14 @@ public:
             thread_.join();
         }
     }
-    // Waits (up to 5 s of real time) until an event of `kind` is seen; the events after stop().
-    bool wait_for(EventKind kind) {
+    // Waits (up to 5 s of real time) until an event of `kind` about `node` is seen; the events
+    // after stop().
+    bool wait_for(EventKind kind, NodeId node) {
         for (int i = 0; i < 500; ++i) {
             // Elements below the published count were written before it was stored.
             const std::size_t seen = event_count_.load(std::memory_order_acquire);
             for (std::size_t e = 0; e < seen; ++e) {
-                if (events_[e].kind == kind) {
+                if (events_[e].kind == kind && events_[e].node == node) {
                     return true;
                 }
             }
@@ -116,10 +117,12 @@ TEST_P(UdpEngine, NodesComeUpAndAStoppedOneIsReportedDown) {
     LoopbackNode gamma(3, threaded);
     {
         LoopbackNode beta(2, threaded);
-        ASSERT_TRUE(alpha.wait_for(EventKind::node_up));
-        ASSERT_TRUE(beta.wait_for(EventKind::node_up));
+        // Each about the other: gamma coming up first must not let beta stop before alpha
+        // has seen it.
+        ASSERT_TRUE(alpha.wait_for(EventKind::node_up, 2));
+        ASSERT_TRUE(beta.wait_for(EventKind::node_up, 1));
     }  // beta stops without leaving: a crash, as far as alpha can tell
-    const bool reported = alpha.wait_for(EventKind::node_down);
+    const bool reported = alpha.wait_for(EventKind::node_down, 2);
     alpha.stop();
     std::string seen;
     for (const Event& event : alpha.events()) {
