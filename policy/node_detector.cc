@@ -405,6 +405,7 @@ void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sin
     bool any_up = false;
     Nanos settled_at = 0;
     Nanos last_heard_ns = 0;
+    Nanos reachable_heard_ns = 0;  // the newest beat from a peer not cut off here
     for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
         const PeerFsm& fsm = peers_[peer];
         if (fsm.state != NodeState::up) {
@@ -417,6 +418,7 @@ void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sin
         ++alive;
         any_up = any_up || r.any_up;
         if (!r.all_down) {
+            reachable_heard_ns = std::max(reachable_heard_ns, r.last_heard_ns);
             continue;
         }
         ++cut;
@@ -467,7 +469,14 @@ void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sin
                         .evidence = evidence::paths | basis});
         return;
     }
-    // Some peers are reachable here and these are not: their adapters on it failed.
+    // Some peers are reachable here and these are not: their adapters on it failed. Both halves
+    // need evidence newer than the cut. Reachable means heard here since then: a path whose last
+    // beat is older is only one that has not expired yet (a longer timeout, a later last beat),
+    // and a network failing path by path is not adapters failing one by one. And the peer must
+    // have been heard elsewhere since then: otherwise it may be dying, path by path, and its
+    // death is one NODE_DOWN. Until such beats arrive or the paths expire, look again every
+    // interval.
+    const Nanos recheck_ns = topology_->timing(network).interval_ns;
     for (PeerIndex peer = 0; peer < peers_.size(); ++peer) {
         PeerFsm& fsm = peers_[peer];
         if (fsm.state != NodeState::up) {
@@ -477,14 +486,20 @@ void NodeDetector::judge_network(NetworkIndex network, Nanos now, EventSink& sin
         if (!r.all_down) {
             continue;
         }
+        const bool heard_since_cut = reachable_heard_ns > r.cut_since_ns &&
+                                     reach(peer, no_network).last_heard_ns > r.cut_since_ns;
         for (const PathIndex p : topology_->peers()[peer].paths) {
             const Path& path = topology_->paths()[p];
             const std::uint32_t bit = std::uint32_t{1} << path.peer_adapter;
             if (path.network != network || (fsm.remote_down & bit) != 0) {
                 continue;
             }
-            fsm.remote_down |= bit;
             const bool reported = (fsm.reported_states & bit) == 0;
+            if (!reported && !heard_since_cut) {
+                recheck_at(now + recheck_ns);
+                continue;
+            }
+            fsm.remote_down |= bit;
             sink.emit(Event{
                 .kind = EventKind::remote_adapter_down,
                 .node = topology_->peers()[peer].node,

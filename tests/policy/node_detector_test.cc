@@ -1,6 +1,7 @@
 // The path state machine and node verdicts, driven observation by observation on a manual clock.
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <vector>
 
 #include "policy/node_detector.hh"
@@ -41,12 +42,16 @@ protected:
     PathIndex path_to(NodeId peer, NetworkIndex network) const {
         return topology_.find_path(network, peer, static_cast<AdapterIndex>(network));
     }
-    void beat(PathIndex path, bool hears_us = true, bool leaving = false) {
+    // A beat as the engine reports it: the peer says both its adapters are up.
+    void beat(PathIndex path, bool hears_us = true, bool leaving = false,
+              Nanos peer_timeout_ns = timeout) {
         ++consecutive_[path];
         detector_.on_beat(BeatObservation{.path = path,
                                           .rx_ns = now_,
-                                          .peer_timeout_ns = timeout,
+                                          .peer_timeout_ns = peer_timeout_ns,
                                           .consecutive = consecutive_[path],
+                                          .peer_adapter_states = 0b11,
+                                          .peer_tx_time_ns = static_cast<std::uint64_t>(now_),
                                           .peer_hears_us = hears_us,
                                           .leaving = leaving});
     }
@@ -150,6 +155,118 @@ TEST_F(NodeDetectorTest, NodeDownOnlyWhenEveryPathIsDownWithTheLatencyOfTheLastB
     EXPECT_EQ(down.kind, EventKind::node_down);
     EXPECT_EQ(down.latency_ns, down.t_ns - last_beat);
     EXPECT_EQ(down.evidence, evidence::paths);
+}
+
+// Network 0 fails. Node 3 advertises a longer timeout there (its multiplier raised for loss),
+// so its path outlives node 2's by more than the settle window: until it expires too, it is
+// no evidence that the network works, and node 2's silence is not its adapter's failure.
+class NetworkEvidenceTest : public NodeDetectorTest {
+protected:
+    static constexpr Nanos long_timeout = 80 * nanos_per_ms;
+    static constexpr Nanos never = std::numeric_limits<Nanos>::max();
+
+    NetworkEvidenceTest() {
+        for (int i = 0; i < 5; ++i) {
+            beat_all_but_net_0(i == 0);
+            beat(path_to(2, 0));
+            beat(path_to(3, 0), true, false, long_timeout);
+            advance(fast.interval_ns);
+        }
+        for (const NodeId peer : {2U, 3U}) {
+            for (const NetworkIndex network : {0U, 1U}) {
+                EXPECT_EQ(detector_.path_state(path_to(peer, network)), PathState::up);
+            }
+        }
+        sink_.events.clear();
+        cut_at_ = now_;
+    }
+    // Node 2 on network 1 beats every interval until it stops (node 3 there is the fixture's
+    // bystander).
+    void beat_all_but_net_0(bool first) {
+        if ((first || now_ >= next_net_1_beat_) && now_ < node_2_net_1_until_) {
+            beat(path_to(2, 1), true, false, node_2_net_1_timeout_);
+            next_net_1_beat_ = now_ + fast.interval_ns;
+        }
+    }
+    // Moves on 1 ms at a time with network 1 beating; from `node_3_from` on, node 3 beats on
+    // network 0 again every interval.
+    void run_for(Nanos duration, Nanos node_3_from = never) {
+        const Nanos until = now_ + duration;
+        Nanos next = node_3_from;
+        while (now_ < until) {
+            beat_all_but_net_0(false);
+            if (now_ >= next) {
+                beat(path_to(3, 0), true, false, long_timeout);
+                next = now_ + fast.interval_ns;
+            }
+            advance(nanos_per_ms);
+        }
+    }
+    std::size_t count_kind(EventKind kind) const {
+        std::size_t n = 0;
+        for (const Event& e : sink_.events) {
+            n += e.kind == kind ? 1 : 0;
+        }
+        return n;
+    }
+    std::string seen() const {
+        std::string out;
+        for (const Event& e : sink_.events) {
+            out += std::string(event_name(e.kind)) + "(" + std::to_string(e.node) + ") at +" +
+                   std::to_string((e.t_ns - cut_at_) / nanos_per_ms) + " ms; ";
+        }
+        return out;
+    }
+
+    Nanos cut_at_ = 0;
+    Nanos next_net_1_beat_ = 0;
+    Nanos node_2_net_1_until_ = never;
+    Nanos node_2_net_1_timeout_ = timeout;
+};
+
+TEST_F(NetworkEvidenceTest, ANetworkFailingPathByPathIsOneNetworkDown) {
+    run_for(200 * nanos_per_ms);
+    EXPECT_EQ(count_kind(EventKind::network_down), 1U) << seen();
+    EXPECT_EQ(count_kind(EventKind::remote_adapter_down), 0U)
+        << "node 2's path expired first, while node 3's had not yet: " << seen();
+    EXPECT_EQ(sink_.events.size(), 1U) << seen();
+}
+
+TEST_F(NetworkEvidenceTest, AnAdapterFailureWaitsForABeatNewerThanTheCut) {
+    // Node 2's path expires at +30 ms and the settle window ends at +50 ms; node 3's beats on
+    // network 0 resume at +65 ms: only then does the network show it works.
+    const Nanos late_beat = cut_at_ + 65 * nanos_per_ms;
+    run_for(200 * nanos_per_ms, late_beat);
+    ASSERT_EQ(count_kind(EventKind::remote_adapter_down), 1U) << seen();
+    EXPECT_EQ(count_kind(EventKind::network_down), 0U) << seen();
+    const Event& down = sink_.events.front();
+    EXPECT_EQ(down.node, 2U);
+    EXPECT_EQ(down.network, 0);
+    EXPECT_EQ(down.evidence, evidence::paths | evidence::inference);
+    EXPECT_GE(down.t_ns, late_beat);
+    EXPECT_LE(down.t_ns, late_beat + fast.interval_ns + nanos_per_ms) << "rechecked every interval";
+}
+
+TEST_F(NetworkEvidenceTest, APeerNotHeardSinceItsCutIsNotAliveWithAnAdapterDown) {
+    // Node 2's beats on network 0 stop at the cut (lost, or its adapter failed) and the node
+    // dies 25 ms later; its path on network 1 advertises a long timeout and outlives the settle
+    // window, while node 3 shows network 0 works. Nothing heard from node 2 since its cut says
+    // it lives on with one adapter down: its death is one NODE_DOWN and nothing before it.
+    node_2_net_1_timeout_ = long_timeout;
+    node_2_net_1_until_ = cut_at_ + 25 * nanos_per_ms;
+    run_for(200 * nanos_per_ms, now_);
+    ASSERT_EQ(sink_.events.size(), 1U) << seen();
+    EXPECT_EQ(sink_.events.front().kind, EventKind::node_down) << seen();
+    EXPECT_EQ(sink_.events.front().node, 2U);
+}
+
+TEST_F(NetworkEvidenceTest, AnAdapterFailureBesideAWorkingPathNeedsOnlyTheSettleWindow) {
+    // Node 3 keeps beating on network 0: the evidence is there as soon as the window ends.
+    run_for(200 * nanos_per_ms, now_);
+    ASSERT_EQ(count_kind(EventKind::remote_adapter_down), 1U) << seen();
+    EXPECT_EQ(sink_.events.size(), 1U) << seen();
+    EXPECT_LE(sink_.events.front().t_ns - cut_at_, timeout + 2 * fast.interval_ns + nanos_per_ms)
+        << seen();
 }
 
 TEST_F(NodeDetectorTest, AntiFlapAPathThatWentDownNeedsUpCountBeatsInARow) {

@@ -94,6 +94,12 @@ std::string run(const Scenario& s) {
         cluster.events(id).clear();
     }
     const Nanos fault_at = cluster.now();
+    if (s.fault == Fault::adapter_down || s.fault == Fault::network_down ||
+        s.fault == Fault::silent_adapter) {
+        // After a one-network fault the paths it cut leave lone paths on the other network, and
+        // a lone path is the one-network case above: its loss stops with the fault.
+        cluster.network(1 - s.network).loss = 0.0;
+    }
     switch (s.fault) {
         case Fault::none:
             break;

@@ -74,10 +74,12 @@ public:
     void detach(FakeTransport& transport) {
         members_.erase(transport.address().value);
         for (auto& [group, members] : groups_) {
-            members.erase(&transport);
+            members.erase(transport.address().value);
         }
     }
-    void join(Ipv4 group, FakeTransport& transport) { groups_[group.value].insert(&transport); }
+    void join(Ipv4 group, FakeTransport& transport) {
+        groups_[group.value][transport.address().value] = &transport;
+    }
 
     // Drops everything from `from` to `to` until restored.
     void cut(Ipv4 from, Ipv4 to) { cut_.insert({from.value, to.value}); }
@@ -104,7 +106,7 @@ public:
                 ++dropped;
                 return;
             }
-            for (FakeTransport* member : group->second) {
+            for (const auto& [address, member] : group->second) {
                 if (member != &from) {
                     hand_to(*member, from, rx);
                 }
@@ -140,7 +142,9 @@ private:
     }
 
     std::map<std::uint32_t, FakeTransport*> members_;
-    std::map<std::uint32_t, std::set<FakeTransport*>> groups_;
+    // Members by address, never by pointer: delivery order draws the loss and jitter, and a
+    // seed must replay the same run whatever addresses the heap hands out.
+    std::map<std::uint32_t, std::map<std::uint32_t, FakeTransport*>> groups_;
     std::set<std::pair<std::uint32_t, std::uint32_t>> cut_;
 };
 
