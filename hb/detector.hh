@@ -32,6 +32,24 @@ struct BeatObservation {
     bool leaving = false;
 };
 
+// What the disk heartbeat (the non-IP liveness source, DESIGN §5) read of one peer's slot: one
+// observation per peer per completed read cycle, on the reader's clock.
+struct DiskObservation {
+    PeerIndex peer = 0;
+    Nanos rx_ns = 0;            // when the read completed
+    Nanos last_advance_ns = 0;  // when its sequence was last seen to move (0: never)
+    // Its sequence moved within the disk timeout before rx_ns: the peer runs and writes.
+    bool alive = false;
+    bool leaving = false;  // its slot says LEAVING (a graceful stop)
+    std::uint64_t incarnation = 0;
+};
+
+// Something the disk heartbeat could not trust or could not do, reported as an event.
+enum class DiskProblem : std::uint8_t {
+    slot_corrupt,   // a slot failed its CRC or was torn (counted, the slot's data ignored)
+    slot_conflict,  // two writers on one slot: a sequence or incarnation we did not write
+};
+
 class EventSink {
 public:
     virtual ~EventSink() = default;
@@ -58,6 +76,16 @@ public:
     // it work again. Index as in Topology::local_adapters().
     virtual void on_local_adapter(std::uint32_t local, bool up, std::uint32_t source,
                                   Nanos since_ns) noexcept = 0;
+
+    // The disk heartbeat, when one is configured. on_local_disk(true) at its first completed
+    // cycle makes the disk a liveness source; from then on, a peer whose IP paths are all down
+    // is NODE_UNREACHABLE until its slot tells death (NODE_DOWN) from partition (PARTITION).
+    // on_local_disk(false) (an I/O error, a stalled I/O) takes it away again: `since_ns` is the
+    // last completed cycle for a failure, the first new one for a recovery.
+    virtual void on_disk_slot(const DiskObservation& slot) noexcept = 0;
+    virtual void on_local_disk(bool up, Nanos since_ns) noexcept = 0;
+    // `node` is the slot's owner by position; `at_ns` when the read that found it completed.
+    virtual void on_disk_problem(DiskProblem problem, NodeId node, Nanos at_ns) noexcept = 0;
 
     // Makes every decision that is due at `now`, emitting verdicts into the sink.
     virtual void tick(Nanos now, EventSink& sink) noexcept = 0;

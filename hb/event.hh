@@ -27,6 +27,10 @@ enum class EventKind : std::uint8_t {
     isolation_ended,
     partition,
     partition_healed,
+    disk_down,
+    disk_up,
+    disk_slot_corrupt,
+    disk_slot_conflict,
 };
 
 // Upper-case names of section 6 ("NODE_DOWN").

@@ -23,6 +23,9 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
     dirty_paths_.reserve(path_count);
     dirty_peers_.clear();
     dirty_peers_.reserve(peers_.size());
+    problems_.clear();
+    problems_.reserve(64);
+    disk_ = DiskFsm{};
     for (PathIndex p = 0; p < path_count; ++p) {
         paths_[p].expiry.id = p;
         up_count_[p] =
@@ -221,6 +224,62 @@ void NodeDetector::on_local_adapter(std::uint32_t local, bool up, std::uint32_t 
     mark_all_peers();
 }
 
+void NodeDetector::on_disk_slot(const DiskObservation& slot) noexcept {
+    HB_ASSERT(slot.peer < peers_.size());
+    PeerFsm& fsm = peers_[slot.peer];
+    const bool advanced = slot.last_advance_ns != fsm.disk.last_advance_ns;
+    const bool changed = slot.alive != fsm.disk.alive || slot.leaving != fsm.disk.leaving;
+    if (advanced) {
+        fsm.disk_written_after_ns = fsm.disk.rx_ns;
+    }
+    fsm.disk = slot;
+    // Most reads change nothing; one that can settle a verdict marks the peer.
+    if (changed || (advanced && fsm.state == NodeState::unreachable)) {
+        mark_peer(slot.peer);
+    }
+}
+
+void NodeDetector::on_local_disk(bool up, Nanos since_ns) noexcept {
+    if (disk_.up == up) {
+        return;
+    }
+    disk_.up = up;
+    disk_.changed_ns = since_ns;
+    disk_.dirty = true;
+    mark_all_peers();
+}
+
+void NodeDetector::on_disk_problem(DiskProblem problem, NodeId node, Nanos at_ns) noexcept {
+    if (problems_.size() == problems_.capacity()) {
+        ++counters_.disk_problems_dropped;
+        return;
+    }
+    problems_.push_back(ProblemReport{.problem = problem, .node = node, .at_ns = at_ns});
+}
+
+void NodeDetector::judge_disk(Nanos now, EventSink& sink) noexcept {
+    if (disk_.dirty) {
+        disk_.dirty = false;
+        if (disk_.up != disk_.announced_up) {
+            disk_.announced_up = disk_.up;
+            sink.emit(Event{.kind = disk_.up ? EventKind::disk_up : EventKind::disk_down,
+                            .t_ns = now,
+                            .latency_ns = now - std::min(disk_.changed_ns, now),
+                            .evidence = evidence::disk});
+        }
+    }
+    for (const ProblemReport& report : problems_) {
+        sink.emit(Event{.kind = report.problem == DiskProblem::slot_corrupt
+                                    ? EventKind::disk_slot_corrupt
+                                    : EventKind::disk_slot_conflict,
+                        .node = report.node,
+                        .t_ns = now,
+                        .latency_ns = now - std::min(report.at_ns, now),
+                        .evidence = evidence::disk});
+    }
+    problems_.clear();
+}
+
 void NodeDetector::judge_path(PathIndex p) noexcept {
     PathFsm& path = paths_[p];
     if (!path.heard) {
@@ -272,7 +331,10 @@ void NodeDetector::judge_isolation(Nanos now, EventSink& sink) noexcept {
     }
     // Every peer we were hearing went silent at once, and nothing else (netmon) says we can
     // reach the world: the likeliest single fault is here, so no peer is judged.
-    const bool isolated_now = all_local_down || (had_contact_ && some_peer_up && !any_up);
+    // With the disk as a second source, silence on every path is judged peer by peer instead:
+    // the disk tells which of the silent peers live (PARTITION) and which died.
+    const bool isolated_now =
+        all_local_down || (!disk_.up && had_contact_ && some_peer_up && !any_up);
     if (isolated_now == isolated_) {
         return;
     }
@@ -325,13 +387,61 @@ void NodeDetector::judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexce
     if (fsm.state == NodeState::left) {
         return;  // silence after a graceful leave is expected
     }
+    const bool reachable_state = fsm.state == NodeState::up ||
+                                 fsm.state == NodeState::unreachable ||
+                                 fsm.state == NodeState::partitioned;
+    // Its slot says LEAVING, written in this life (it advanced within the disk timeout) and not
+    // already reported: a graceful stop, told over the disk (it may be cut off by IP).
+    if (reachable_state && fsm.disk.leaving && fsm.disk.alive &&
+        !(fsm.left_by_disk && fsm.left_incarnation == fsm.disk.incarnation)) {
+        fsm.left_by_disk = true;
+        fsm.left_incarnation = fsm.disk.incarnation;
+        fsm.state = NodeState::left;
+        sink.emit(Event{.kind = EventKind::node_left,
+                        .node = info.node,
+                        .t_ns = now,
+                        .evidence = evidence::leaving | evidence::disk});
+        return;
+    }
     const Reach all = reach(peer, -1);
     if (!all.has_paths) {
         return;  // every adapter we share with it is down here: nothing to judge it by
     }
+    if (fsm.state == NodeState::unreachable || fsm.state == NodeState::partitioned) {
+        if (all.any_up) {
+            // Its beats are back: the cut is over (a partition heals; an unreachable peer the
+            // disk had not yet judged is reachable again).
+            const bool healed = fsm.state == NodeState::partitioned;
+            fsm.state = NodeState::up;
+            fsm.up_since_ns = now;
+            sink.emit(Event{.kind = healed ? EventKind::partition_healed : EventKind::node_up,
+                            .node = info.node,
+                            .t_ns = now,
+                            .latency_ns = now - all.last_heard_ns,
+                            .evidence = evidence::paths});
+        } else if (all.all_down) {
+            judge_unreachable(peer, all, now, sink);
+        }
+        return;
+    }
     if (fsm.state == NodeState::up && all.all_down) {
         if (now < judge_peers_after_ns_) {
             recheck_at(judge_peers_after_ns_);
+            return;
+        }
+        if (disk_.up) {
+            // The disk can tell a dead node from one cut off: say what is known now, and let
+            // its slot decide.
+            fsm.state = NodeState::unreachable;
+            fsm.remote_down = 0;
+            fsm.unreachable_since_ns = all.cut_since_ns;
+            fsm.ip_heard_ns = all.last_heard_ns;
+            sink.emit(Event{.kind = EventKind::node_unreachable,
+                            .node = info.node,
+                            .t_ns = now,
+                            .latency_ns = now - all.last_heard_ns,
+                            .evidence = evidence::paths});
+            judge_unreachable(peer, all, now, sink);
             return;
         }
         fsm.state = NodeState::down;
@@ -384,6 +494,48 @@ void NodeDetector::judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexce
                             .latency_ns = now - on_network.last_heard_ns,
                             .evidence = evidence::report});
         }
+    }
+}
+
+void NodeDetector::judge_unreachable(PeerIndex peer, const Reach& all, Nanos now,
+                                     EventSink& sink) noexcept {
+    PeerFsm& fsm = peers_[peer];
+    const NodeId node = topology_->peers()[peer].node;
+    const DiskObservation& slot = fsm.disk;
+    if (!disk_.up) {
+        // The disk can no longer tell. An undecided peer falls back to the IP verdict; a
+        // partition stays one: the last evidence said it lives, and a takeover on silence
+        // alone is what the disk is there to prevent.
+        if (fsm.state == NodeState::unreachable) {
+            fsm.state = NodeState::down;
+            sink.emit(Event{.kind = EventKind::node_down,
+                            .node = node,
+                            .t_ns = now,
+                            .latency_ns = now - all.last_heard_ns,
+                            .evidence = evidence::paths});
+        }
+        return;
+    }
+    if (!slot.alive) {
+        // Its slot stopped too: it is dead, on both kinds of evidence.
+        fsm.state = NodeState::down;
+        sink.emit(Event{.kind = EventKind::node_down,
+                        .node = node,
+                        .t_ns = now,
+                        .latency_ns = now - std::max(all.last_heard_ns, slot.last_advance_ns),
+                        .evidence = evidence::paths | evidence::disk});
+        return;
+    }
+    if (fsm.state == NodeState::unreachable &&
+        fsm.disk_written_after_ns >= fsm.unreachable_since_ns) {
+        // It wrote its slot after its IP paths were cut: alive, and cut off. A takeover now
+        // would run its resources twice.
+        fsm.state = NodeState::partitioned;
+        sink.emit(Event{.kind = EventKind::partition,
+                        .node = node,
+                        .t_ns = now,
+                        .latency_ns = now - fsm.ip_heard_ns,
+                        .evidence = evidence::paths | evidence::disk});
     }
 }
 
@@ -543,6 +695,9 @@ void NodeDetector::tick(Nanos now, EventSink& sink) noexcept {
     if (locals_dirty_) {
         judge_local_adapters(now, sink);
     }
+    if (disk_.dirty || !problems_.empty()) {
+        judge_disk(now, sink);
+    }
     if (dirty_peers_.empty()) {
         return;
     }
@@ -562,7 +717,8 @@ void NodeDetector::tick(Nanos now, EventSink& sink) noexcept {
 }
 
 Nanos NodeDetector::next_deadline() const noexcept {
-    if (!dirty_paths_.empty() || !dirty_peers_.empty() || locals_dirty_) {
+    if (!dirty_paths_.empty() || !dirty_peers_.empty() || locals_dirty_ || disk_.dirty ||
+        !problems_.empty()) {
         return 0;
     }
     return wheel_ ? wheel_->next_deadline() : TimerWheel::never;

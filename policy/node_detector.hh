@@ -1,8 +1,9 @@
 // The failure detector: per-path state machines (DOWN -> INIT -> UP, as BFD) and the
 // classification of DESIGN §6: the local node's adapters (ADAPTER_DOWN/UP), isolation
 // (ISOLATED), a peer's adapter (REMOTE_ADAPTER_DOWN/UP), a whole network (NETWORK_DOWN/UP) and the
-// peer itself (NODE_UP/DOWN/RESTARTED/LEFT). Arrivals are recorded in on_beat(); every transition
-// and verdict is made in tick(now).
+// peer itself (NODE_UP/DOWN/RESTARTED/LEFT; with the disk heartbeat as a second, non-IP source of
+// liveness also NODE_UNREACHABLE, PARTITION/PARTITION_HEALED and DISK_DOWN/UP). Arrivals are
+// recorded in on_beat() and on_disk_slot(); every transition and verdict is made in tick(now).
 #pragma once
 
 #include <algorithm>
@@ -44,8 +45,9 @@ struct DetectorCounters {
     std::uint64_t path_up = 0;
     std::uint64_t path_down = 0;
     std::uint64_t local_stalls = 0;
-    std::uint64_t adaptive_raises = 0;  // a path's multiplier went up for its measured loss
-    std::uint64_t adaptive_lowers = 0;  // ... and back down
+    std::uint64_t adaptive_raises = 0;        // a path's multiplier went up for its measured loss
+    std::uint64_t adaptive_lowers = 0;        // ... and back down
+    std::uint64_t disk_problems_dropped = 0;  // more disk problems in one tick than queued
 };
 
 struct DetectorOptions {
@@ -73,6 +75,9 @@ public:
     void on_local_stall(Nanos now, Nanos stalled_ns) noexcept override;
     void on_local_adapter(std::uint32_t local, bool up, std::uint32_t source,
                           Nanos since_ns) noexcept override;
+    void on_disk_slot(const DiskObservation& slot) noexcept override;
+    void on_local_disk(bool up, Nanos since_ns) noexcept override;
+    void on_disk_problem(DiskProblem problem, NodeId node, Nanos at_ns) noexcept override;
     void tick(Nanos now, EventSink& sink) noexcept override;
     Nanos next_deadline() const noexcept override;
     PathState path_state(PathIndex path) const noexcept override { return paths_[path].state; }
@@ -81,9 +86,13 @@ public:
     const DetectorCounters& counters() const noexcept { return counters_; }
     const PathFsm& path(PathIndex path) const noexcept { return paths_[path]; }
     bool isolated() const noexcept { return isolated_; }
+    // The disk heartbeat completes cycles: it is a liveness source.
+    bool disk_usable() const noexcept { return disk_.up; }
 
 private:
-    enum class NodeState : std::uint8_t { unknown, up, down, left };
+    // unreachable: every IP path down, the disk not yet telling death from partition;
+    // partitioned: every IP path down while its disk slot still advances.
+    enum class NodeState : std::uint8_t { unknown, up, down, left, unreachable, partitioned };
     struct PeerFsm {
         NodeState state = NodeState::unknown;
         bool dirty = false;
@@ -94,6 +103,26 @@ private:
         std::uint32_t reported_states = ~std::uint32_t{0};  // its own adapters, by its report
         std::uint64_t report_tx_ns = 0;  // when (its clock) it sent the report we hold
         std::uint32_t remote_down = 0;   // its adapters we announced REMOTE_ADAPTER_DOWN for
+        Nanos unreachable_since_ns = 0;  // when its last IP path went down
+        Nanos ip_heard_ns = 0;           // the last beat heard from it then
+        DiskObservation disk;            // its slot, as last read (disk.rx_ns 0: never)
+        // Its current sequence was written after this (the read before the one that first saw
+        // it): a write after its IP paths were cut proves it lives on.
+        Nanos disk_written_after_ns = 0;
+        std::uint64_t left_incarnation = 0;  // NODE_LEFT reported for this disk incarnation
+        bool left_by_disk = false;
+    };
+    // The local disk path: usable while its cycles complete.
+    struct DiskFsm {
+        bool up = false;
+        bool announced_up = false;
+        bool dirty = false;
+        Nanos changed_ns = 0;
+    };
+    struct ProblemReport {
+        DiskProblem problem = DiskProblem::slot_corrupt;
+        NodeId node = 0;
+        Nanos at_ns = 0;
     };
     // A local adapter is down while any of its health sources (link, netmon, inbound traffic:
     // evidence bits) says so; each source speaks only for itself.
@@ -132,6 +161,9 @@ private:
     void judge_isolation(Nanos now, EventSink& sink) noexcept;
     void judge_peer(PeerIndex peer, Nanos now, EventSink& sink) noexcept;
     void judge_network(NetworkIndex network, Nanos now, EventSink& sink) noexcept;
+    void judge_disk(Nanos now, EventSink& sink) noexcept;
+    // A peer with every IP path down: what the disk says of it, once the disk can say it.
+    void judge_unreachable(PeerIndex peer, const Reach& all, Nanos now, EventSink& sink) noexcept;
 
     DetectorOptions options_;
     const Topology* topology_ = nullptr;
@@ -145,6 +177,8 @@ private:
     std::vector<bool> path_dirty_;
     std::unique_ptr<TimerWheel> wheel_;
     Timer recheck_;  // a settle window or a grace period ends
+    DiskFsm disk_;
+    std::vector<ProblemReport> problems_;  // capacity reserved at attach: never grows past it
     bool locals_dirty_ = false;
     bool isolated_ = false;
     bool had_contact_ = false;        // some peer was up at some point

@@ -6,6 +6,7 @@
 
 #include "policy/node_detector.hh"
 #include "policy/timing.hh"
+#include "tests/support/recording_sink.hh"
 #include "tests/support/test_cluster.hh"
 
 namespace hb::policy {
@@ -21,10 +22,7 @@ ClusterConfig node_one_of(std::uint32_t nodes, std::uint32_t networks) {
     return config;
 }
 
-struct RecordingSink final : EventSink {
-    std::vector<Event> events;
-    void emit(const Event& event) noexcept override { events.push_back(event); }
-};
+using test::RecordingSink;
 
 class NodeDetectorTest : public ::testing::Test {
 protected:
@@ -78,13 +76,7 @@ protected:
             advance(fast.interval_ns);
         }
     }
-    std::size_t count(EventKind kind, NodeId node) const {
-        std::size_t n = 0;
-        for (const Event& e : sink_.events) {
-            n += e.kind == kind && e.node == node ? 1 : 0;
-        }
-        return n;
-    }
+    std::size_t count(EventKind kind, NodeId node) const { return sink_.count(kind, node); }
 
     ClusterConfig config_;
     Topology topology_;
@@ -202,21 +194,8 @@ protected:
             advance(nanos_per_ms);
         }
     }
-    std::size_t count_kind(EventKind kind) const {
-        std::size_t n = 0;
-        for (const Event& e : sink_.events) {
-            n += e.kind == kind ? 1 : 0;
-        }
-        return n;
-    }
-    std::string seen() const {
-        std::string out;
-        for (const Event& e : sink_.events) {
-            out += std::string(event_name(e.kind)) + "(" + std::to_string(e.node) + ") at +" +
-                   std::to_string((e.t_ns - cut_at_) / nanos_per_ms) + " ms; ";
-        }
-        return out;
-    }
+    std::size_t count_kind(EventKind kind) const { return sink_.count(kind); }
+    std::string seen() const { return sink_.describe(cut_at_); }
 
     Nanos cut_at_ = 0;
     Nanos next_net_1_beat_ = 0;
