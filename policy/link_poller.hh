@@ -1,5 +1,7 @@
 // The poll_uplink-style check wired to the detector: link state changes of the local adapters'
-// interfaces, from rtnetlink, become on_local_adapter() calls on the engine thread.
+// interfaces, from rtnetlink, become on_local_adapter() calls on the engine thread. When an
+// interface comes back up, its peers' neighbour entries are forgotten so that beats to them
+// resolve at once (docs/linkwatch.md).
 #pragma once
 
 #include <array>
@@ -11,6 +13,7 @@
 #include "hb/detector.hh"
 #include "hb/runner.hh"
 #include "policy/link_watch.hh"
+#include "policy/neighbour_flush.hh"
 
 namespace hb::policy {
 
@@ -32,11 +35,15 @@ public:
     }
     // Whether this poller passes local adapter `local`'s link state to the detector.
     bool reports(std::uint32_t local) const noexcept { return reported_[local]; }
+    const NeighbourFlushCounters& neighbour_counters() const noexcept {
+        return neighbours_->counters();
+    }
 
 private:
-    LinkPoller(std::unique_ptr<LinkWatch> watch, Detector& detector,
-               std::vector<std::vector<std::uint32_t>> locals_by_name,
-               std::vector<std::uint32_t> name_of_local, std::vector<bool> reported);
+    LinkPoller(std::unique_ptr<LinkWatch> watch, std::unique_ptr<NeighbourFlush> neighbours,
+               Detector& detector, std::vector<std::vector<std::uint32_t>> locals_by_name,
+               std::vector<std::uint32_t> name_of_local, std::vector<bool> reported,
+               std::vector<std::vector<Ipv4>> peers_by_name);
     void report(std::uint32_t name, LinkState state, Nanos now) noexcept;
 
     std::unique_ptr<LinkWatch> watch_;
@@ -44,6 +51,8 @@ private:
     std::vector<std::vector<std::uint32_t>> locals_by_name_;  // watched name -> reported locals
     std::vector<std::uint32_t> name_of_local_;                // local adapter -> watched name
     std::vector<bool> reported_;                              // per local adapter
+    std::unique_ptr<NeighbourFlush> neighbours_;
+    std::vector<std::vector<Ipv4>> peers_by_name_;  // watched name -> peer addresses behind it
     std::array<LinkChange, 32> changes_{};
 };
 
