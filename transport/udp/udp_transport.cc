@@ -20,14 +20,6 @@ std::string errno_message(std::string_view what, const UdpOptions& options) {
            "): " + std::strerror(errno);
 }
 
-sockaddr_in socket_address(Ipv4 address, std::uint16_t port) {
-    sockaddr_in out{};
-    out.sin_family = AF_INET;
-    out.sin_port = htons(port);
-    out.sin_addr.s_addr = htonl(address.value);
-    return out;
-}
-
 template <typename T>
 bool set_option(int fd, int level, int name, const T& value) {
     return setsockopt(fd, level, name, &value, sizeof value) == 0;
@@ -63,6 +55,14 @@ int open_socket(const UdpOptions& options, Ipv4 bind_address, std::string& error
 }
 
 }  // namespace
+
+sockaddr_in socket_address(Ipv4 address, std::uint16_t port) noexcept {
+    sockaddr_in out{};
+    out.sin_family = AF_INET;
+    out.sin_port = htons(port);
+    out.sin_addr.s_addr = htonl(address.value);
+    return out;
+}
 
 UdpTransport::UdpTransport(UdpOptions options) : options_(std::move(options)) {
     for (std::size_t i = 0; i < max_burst; ++i) {

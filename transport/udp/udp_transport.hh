@@ -16,6 +16,9 @@
 
 namespace hb::transport {
 
+// The kernel's form of an IPv4 address and port (network byte order); hbping uses it too.
+sockaddr_in socket_address(Ipv4 address, std::uint16_t port) noexcept;
+
 struct UdpOptions {
     std::string ifname;
     Ipv4 address{};

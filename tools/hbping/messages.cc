@@ -1,0 +1,151 @@
+// Building and checking hbping's PING and PONG.
+#include "tools/hbping/messages.hh"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <limits>
+#include <vector>
+
+#include "hb/assert.hh"
+#include "hb/mac.hh"
+
+namespace hb::ping {
+
+namespace {
+
+constexpr std::size_t key_min_bytes = 16;
+constexpr std::size_t key_max_bytes = 1 << 20;
+
+// Encodes the header, zeroes the padding and signs the header when there is a key.
+void finish(const Identity& self, const wire::Beat& beat, std::span<std::uint8_t> out) noexcept {
+    HB_ASSERT(out.size() >= wire::beat_size);
+    const std::span<std::uint8_t, wire::beat_size> header = out.first<wire::beat_size>();
+    wire::encode(beat, header);
+    std::fill(out.begin() + wire::beat_size, out.end(), std::uint8_t{0});
+    if (self.key) {
+        mac_sign(*self.key, header);
+    }
+}
+
+}  // namespace
+
+std::variant<MacKeyBytes, std::string> load_key(const std::string& path) {
+    const std::string what = "--key-file \"" + path + "\"";
+    // O_NONBLOCK: a FIFO given by mistake is refused below instead of blocking the open.
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd < 0) {
+        return what + ": cannot be read: " + std::strerror(errno);
+    }
+    struct stat status {};
+    if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
+        ::close(fd);
+        return what + ": not a regular file";
+    }
+    std::vector<std::uint8_t> bytes(key_max_bytes + 1);
+    std::size_t size = 0;
+    std::string problem;
+    while (size < bytes.size()) {
+        const ssize_t count = ::read(fd, bytes.data() + size, bytes.size() - size);
+        if (count < 0 && errno == EINTR) {
+            continue;
+        }
+        if (count < 0) {
+            problem = what + ": cannot be read: " + std::strerror(errno);
+            break;
+        }
+        if (count == 0) {
+            break;
+        }
+        size += static_cast<std::size_t>(count);
+    }
+    ::close(fd);
+    if (problem.empty() && size > key_max_bytes) {
+        problem = what + ": larger than " + std::to_string(key_max_bytes) + " bytes";
+    } else if (problem.empty() && size < key_min_bytes) {
+        problem = what + ": holds " + std::to_string(size) + " bytes; a key file needs at least " +
+                  std::to_string(key_min_bytes);
+    }
+    MacKeyBytes key{};
+    if (problem.empty()) {
+        key = derive_mac_key(std::span<const std::uint8_t>(bytes.data(), size));
+    }
+    explicit_bzero(bytes.data(), bytes.size());  // leave no key material in freed memory
+    if (!problem.empty()) {
+        return problem;
+    }
+    return key;
+}
+
+namespace {
+
+// The fields a PING and a PONG fill alike.
+wire::Beat message(const Identity& self, wire::Kind kind, std::uint64_t seq) noexcept {
+    wire::Beat beat;
+    beat.kind = kind;
+    beat.cluster_id = self.cluster_id;
+    beat.src_node = ping_node;
+    beat.incarnation = self.incarnation;
+    beat.seq = seq;
+    beat.multiplier = 1;
+    return beat;
+}
+
+}  // namespace
+
+void build_ping(const Identity& self, std::uint64_t seq, Nanos tx_ns, Nanos interval_ns,
+                std::span<std::uint8_t> out) noexcept {
+    wire::Beat ping = message(self, wire::Kind::ping, seq);
+    ping.tx_time_ns = static_cast<std::uint64_t>(tx_ns);
+    const Nanos interval_us =
+        std::clamp<Nanos>(interval_ns / nanos_per_us, 1, std::numeric_limits<std::uint32_t>::max());
+    ping.interval_us = static_cast<std::uint32_t>(interval_us);
+    finish(self, ping, out);
+}
+
+void build_pong(const Identity& self, std::uint64_t seq, const wire::Beat& ping, Nanos hold_ns,
+                std::span<std::uint8_t> out) noexcept {
+    wire::Beat pong = message(self, wire::Kind::pong, seq);
+    pong.dst_node = ping.src_node;
+    pong.tx_time_ns = static_cast<std::uint64_t>(monotonic_now());
+    pong.echo_seq = ping.seq;
+    pong.echo_tx_time_ns = ping.tx_time_ns;
+    pong.echo_hold_ns = static_cast<std::uint32_t>(
+        std::clamp<Nanos>(hold_ns, 0, std::numeric_limits<std::uint32_t>::max()));
+    pong.echo_node = ping.src_node;
+    pong.echo_adapter = ping.src_adapter;
+    pong.interval_us = ping.interval_us;
+    finish(self, pong, out);
+}
+
+Checked check_message(const Identity& self, std::span<const std::uint8_t> datagram,
+                      wire::Kind expected) noexcept {
+    Checked result;
+    if (datagram.size() < wire::beat_size) {
+        result.decode_error = wire::DecodeError::truncated;
+        return result;
+    }
+    const std::span<const std::uint8_t, wire::beat_size> header = datagram.first<wire::beat_size>();
+    result.decode_error = wire::decode(header, result.beat);
+    if (result.decode_error != wire::DecodeError::none) {
+        result.check = Check::malformed;
+    } else if (result.beat.kind != expected) {
+        result.check = Check::other_kind;
+    } else if (result.beat.cluster_id != self.cluster_id) {
+        result.check = Check::other_cluster;
+    } else if (self.key) {
+        result.check = mac_verify(*self.key, header) ? Check::ok : Check::bad_mac;
+    } else {
+        const auto tag = header.subspan<wire::mac_offset, wire::mac_size>();
+        const bool signed_tag =
+            std::any_of(tag.begin(), tag.end(), [](std::uint8_t b) { return b != 0; });
+        result.check = signed_tag ? Check::bad_mac : Check::ok;
+    }
+    return result;
+}
+
+}  // namespace hb::ping
