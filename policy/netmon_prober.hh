@@ -9,10 +9,10 @@
 #include <variant>
 #include <vector>
 
+#include "hb/deadline_timer.hh"
 #include "hb/detector.hh"
 #include "hb/model.hh"
 #include "hb/runner.hh"
-#include "policy/deadline_timer.hh"
 
 namespace hb::policy {
 

@@ -1,10 +1,11 @@
 // A timerfd armed for absolute CLOCK_MONOTONIC deadlines: how the pollers (netmon prober, inbound
-// traffic watch) wake the run loop when a round or a window's end is due, whatever its sleep.
+// traffic watch, disk heartbeat) wake the run loop when a round, a window's end or a cycle is
+// due, whatever its sleep.
 #pragma once
 
 #include "hb/clock.hh"
 
-namespace hb::policy {
+namespace hb {
 
 class DeadlineTimer {
 public:
@@ -29,4 +30,4 @@ private:
     Nanos armed_ns_ = 0;
 };
 
-}  // namespace hb::policy
+}  // namespace hb

@@ -1,4 +1,4 @@
-#include "policy/deadline_timer.hh"
+#include "hb/deadline_timer.hh"
 
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -6,7 +6,7 @@
 #include <algorithm>
 #include <cstdint>
 
-namespace hb::policy {
+namespace hb {
 
 DeadlineTimer::~DeadlineTimer() {
     if (fd_ >= 0) {
@@ -42,4 +42,4 @@ bool DeadlineTimer::consume() noexcept {
     return true;
 }
 
-}  // namespace hb::policy
+}  // namespace hb
