@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""hb in a box: three real hbd nodes in network namespaces, a crash, a restart and a graceful
-leave, each with the verdicts the survivors reached and how fast (the README's demo).
+"""hb in a box: three real hbd nodes in network namespaces sharing a heartbeat disk; a partition,
+a crash, a restart and a graceful leave, each with the verdicts the nodes reached and how fast
+(the README's demo). The disk is what tells the partition from the crash.
 
-Needs root and a built hbd (build/tools/hbd, or $HBD, or --hbd). Creates only namespaces of its
-own with 198.18.0.0/15 addresses and removes everything when it ends, however it ends.
+Needs root and a built hbd (build/tools/hbd, or $HBD, or --hbd) and hbdisk (build/tools/hbdisk,
+$HBDISK or --hbdisk; without it, or with --no-disk, the demo runs without the disk and skips
+the partition). Creates only namespaces and loop devices of its own, with 198.18.0.0/15
+addresses, and removes everything when it ends, however it ends.
 Exit code: 0 every expected verdict came in time, 1 one did not, 2 this machine cannot run it.
 """
 
@@ -66,7 +69,7 @@ class Demo:
         deadline = time.monotonic() + self.wait_s
         found, missing = {}, []
         for observer in observers:
-            row = Row(step, observer, event)
+            row = Row(step, observer, f"{event} {about}")
             self.rows.append(row)
             try:
                 got = self.cluster.wait_for(observer, max(0.0, deadline - time.monotonic()),
@@ -76,7 +79,7 @@ class Demo:
                 missing.append(observer)
                 continue
             found[observer] = got
-            row.got = got["event"]
+            row.got = f"{got['event']} {about}"
             row.latency_ms = got.get("latency_ms")
             row.after_ms = (got["t_ns"] - fault_ns) / 1e6
             if timed and not self.in_time(row):
@@ -126,13 +129,42 @@ def _ms(value) -> str:
     return f"{value:.1f} ms" if isinstance(value, (int, float)) else "? ms"
 
 
+def partition(demo: Demo, victim: str) -> None:
+    cluster = demo.cluster
+    demo.heading(f"0. partition: cutting {victim} off every IP network; the disk still works ...")
+    since = cluster.mark()
+    cut_ns = time.monotonic_ns()
+    cluster.cut_off(victim)
+    demo.say(f"{victim} cut off; its slot on the disk still advances, so it is alive: "
+             "PARTITION, never NODE_DOWN", cut_ns)
+    step = f"cut {victim} off"
+    for event in ("NODE_UNREACHABLE", "PARTITION"):
+        demo.expect(step, cluster.others(victim), event, victim, since, cut_ns, "the cut",
+                    timed=True)
+    for peer in cluster.others(victim):
+        demo.expect(step, [victim], "PARTITION", peer, since, cut_ns, "the cut", timed=True)
+    demo.expect_none(step, list(cluster.nodes), "NODE_DOWN", victim, since)
+    since = cluster.mark()
+    healed_ns = time.monotonic_ns()
+    cluster.cut_off(victim, cut=False)
+    demo.say(f"{victim}'s networks restored", healed_ns)
+    demo.expect(f"restore {victim}", cluster.others(victim), "PARTITION_HEALED", victim, since,
+                healed_ns, "the repair", timed=False)
+
+
 def crash(demo: Demo, victim: str) -> None:
     cluster = demo.cluster
     demo.heading(f"1. crash: killing {victim} (SIGKILL) ...")
     since = cluster.mark()
     killed_ns = cluster.kill(victim)
-    demo.say(f"killed {victim}; survivors must declare it down "
-             f"(nominal {cluster.detection_ms} ms)", killed_ns)
+    if cluster.disk_devices:
+        demo.say(f"killed {victim}; survivors find it unreachable, then its slot stopped: "
+                 f"down (nominal {cluster.detection_ms} ms)", killed_ns)
+        demo.expect(f"kill {victim}", cluster.others(victim), "NODE_UNREACHABLE", victim, since,
+                    killed_ns, "the kill", timed=True)
+    else:
+        demo.say(f"killed {victim}; survivors must declare it down "
+                 f"(nominal {cluster.detection_ms} ms)", killed_ns)
     demo.expect(f"kill {victim}", cluster.others(victim), "NODE_DOWN", victim, since,
                 killed_ns, "the kill", timed=True)
 
@@ -184,6 +216,9 @@ def print_topology(cluster: hbnet.Cluster) -> None:
     print(f"hb demo: {len(cluster.nodes)} nodes, timing {cluster.timing} "
           f"({interval_ms} ms x {multiplier} = {cluster.detection_ms} ms nominal detection), "
           f"{modes}")
+    if cluster.disk_devices:
+        devices = ", ".join(f"{name} {device}" for name, device in cluster.disk_devices.items())
+        print(f"  disk     one file shared through a loop device per node: {devices}")
     for network, switch in cluster.switches.items():
         print(f"  {network:<8} bridge {hbnet.Switch.BRIDGE} in namespace {switch.netns}")
     for node in cluster.nodes.values():
@@ -211,6 +246,9 @@ def print_summary(demo: Demo) -> None:
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--hbd", help="hbd binary (default: $HBD or build/tools/hbd)")
+    parser.add_argument("--hbdisk", help="hbdisk binary (default: $HBDISK or build/tools/hbdisk)")
+    parser.add_argument("--no-disk", action="store_true",
+                        help="no shared heartbeat disk (and so no partition step)")
     parser.add_argument("--multicast", action="store_true",
                         help="beat to the multicast group 228.18.1.1 instead of unicast")
     parser.add_argument("--profile", choices=sorted(hbnet.PROFILES), default="fast",
@@ -222,6 +260,12 @@ def main() -> int:
     args = parse_args()
     if args.hbd:
         os.environ["HBD"] = args.hbd
+    if args.hbdisk:
+        os.environ["HBDISK"] = args.hbdisk
+    disk = not args.no_disk and hbnet.disk_problem() is None
+    if not args.no_disk and not disk:
+        print(f"demo: no shared disk ({hbnet.disk_problem()}): no partition step",
+              file=sys.stderr)
     problem = hbnet.netns_problem() or hbnet.hbd_problem()
     if problem is not None:
         print(f"demo: cannot run here: {problem}", file=sys.stderr)
@@ -229,7 +273,7 @@ def main() -> int:
     network = (hbnet.Network("net_a", mode="multicast", group="228.18.1.1") if args.multicast
                else hbnet.Network("net_a"))
     with hbnet.Lab() as lab:
-        cluster = hbnet.Cluster(lab, NAMES, [network], timing=args.profile)
+        cluster = hbnet.Cluster(lab, NAMES, [network], timing=args.profile, disk=disk)
         print_topology(cluster)
         demo = Demo(cluster)
         demo.say(f"starting hbd on {', '.join(NAMES)}")
@@ -241,6 +285,8 @@ def main() -> int:
             return 1
         ups = sum(len(cluster.events(name, event="NODE_UP")) for name in NAMES)
         demo.say(f"every node sees every other one ({ups} NODE_UP)")
+        if disk:
+            partition(demo, "gamma")
         crash(demo, "gamma")
         restart(demo, "gamma")
         leave(demo, "beta")

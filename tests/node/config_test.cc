@@ -22,6 +22,8 @@
 #include "policy/timing.hh"
 #include "tools/node/node.hh"
 
+#include "build_config.hh"
+
 namespace hb::node {
 namespace {
 
@@ -29,8 +31,8 @@ namespace fs = std::filesystem;
 
 constexpr std::uint64_t seed = 0x6862'636f'6e66'0001;  // fixed: failures replay
 
-// The DESIGN §9 two-node example, minus the optional sections ([disk], which this build refuses,
-// and [netmon], which needs a file) and minus key_file (the tests that need one add it).
+// The DESIGN §9 two-node example, minus the optional sections ([disk] and [netmon], tested on
+// their own) and minus key_file (the tests that need one add it).
 constexpr std::string_view base_config = R"([cluster]
 id = 7
 [timing]
@@ -248,16 +250,67 @@ adapters = [ { network = "net_a", ifname = "veth2", address = "198.18.1.2" } ]
     EXPECT_EQ(settings.process.threads, defaults.threads);
 }
 
-TEST(ConfigTest, DiskIsRefusedNotIgnored) {
+TEST(ConfigTest, DiskSectionIsReadWithDefaultsFromTheDisk) {
     const std::string text = std::string(base_config) +
                              "[disk]                         # optional non-IP path\n"
                              "path = \"/dev/loop0\"\n";
     const ConfigResult result = parse(text);
-    EXPECT_FALSE(result.settings.has_value());
-    ASSERT_EQ(result.errors.size(), 1U) << listed(result);
-    EXPECT_TRUE(has_error(result, line_with(text, "[disk]"),
-                          "[disk] is not supported by this build yet: the disk heartbeat module "
-                          "is not built"));
+    if (!HB_HAVE_LIBURING) {
+        // Never accepted and ignored: an operator would believe it protects them.
+        EXPECT_TRUE(has_error(result, line_with(text, "[disk]"),
+                              "[disk] is not supported by this build: hb was built without "
+                              "liburing"));
+        return;
+    }
+    ASSERT_TRUE(result.settings.has_value()) << listed(result);
+    const DiskSettings& disk = result.settings->disk;
+    EXPECT_EQ(disk.path, fs::path("/dev/loop0"));
+    EXPECT_EQ(disk.interval_ns, 0) << "the disk header's timing";
+    EXPECT_EQ(disk.multiplier, 0U);
+    EXPECT_EQ(disk.sector_size, 0U);
+    EXPECT_EQ(disk.io, DiskSettings::Io::automatic);
+    EXPECT_TRUE(parse(base_config).settings->disk.path.empty()) << "no [disk], no disk";
+}
+
+TEST(ConfigTest, DiskSectionValuesAndErrors) {
+    if (!HB_HAVE_LIBURING) {
+        GTEST_SKIP() << "built without liburing: [disk] is refused (tested above)";
+    }
+    const auto with_disk = [](std::string_view body) {
+        return std::string(base_config) + "[disk]\n" + std::string(body);
+    };
+    const ConfigResult full =
+        parse(with_disk("path = \"shared.img\"\ninterval_ms = 20\n"
+                        "multiplier = 4\nsector_size = 4096\nio = \"sqpoll\"\n"));
+    ASSERT_TRUE(full.settings.has_value()) << listed(full);
+    const DiskSettings& disk = full.settings->disk;
+    EXPECT_TRUE(disk.path.is_absolute()) << "resolved against the config's directory";
+    EXPECT_EQ(disk.path.filename(), "shared.img");
+    EXPECT_EQ(disk.interval_ns, 20 * nanos_per_ms);
+    EXPECT_EQ(disk.multiplier, 4U);
+    EXPECT_EQ(disk.sector_size, 4096U);
+    EXPECT_EQ(disk.io, DiskSettings::Io::sqpoll);
+
+    const auto rejects = [&](std::string_view body,
+                             std::string_view message) -> testing::AssertionResult {
+        const std::string text = with_disk(body);
+        const ConfigResult result = parse(text);
+        const bool found =
+            std::any_of(result.errors.begin(), result.errors.end(), [&](const ConfigError& error) {
+                return error.message.find(message) != std::string::npos;
+            });
+        return testing::AssertionResult(!result.settings.has_value() && found)
+               << "no error containing \"" << message << "\"; got:\n"
+               << listed(result);
+    };
+    EXPECT_TRUE(rejects("interval_ms = 10\n", "[disk] path is required"));
+    EXPECT_TRUE(rejects("path = \"\"\n", "[disk] path must not be empty"));
+    EXPECT_TRUE(rejects("path = \"/dev/loop0\"\nsector_size = 1024\n",
+                        "[disk] sector_size must be 512 or 4096, got 1024"));
+    EXPECT_TRUE(rejects("path = \"/dev/loop0\"\nmultiplier = 0\n",
+                        "[disk] multiplier must be in 1..255, got 0"));
+    EXPECT_TRUE(rejects("path = \"/dev/loop0\"\nio = \"poll\"\n", "[disk] io must be"));
+    EXPECT_TRUE(rejects("path = \"/dev/loop0\"\npaht = 1\n", "unknown key \"paht\" in [disk]"));
 }
 
 // ---- [netmon] ------------------------------------------------------------------------------
@@ -956,8 +1009,7 @@ path = "/dev/loop0"
     EXPECT_TRUE(has_error(result, 14, "address \"198.18.1.999\" is not an IPv4 address"));
     EXPECT_TRUE(has_error(result, 16, "[[node]] id 1 is listed twice (first at line 12)"));
     EXPECT_TRUE(has_error(result, 18, "transport \"dpdk\" is not available in this build"));
-    EXPECT_TRUE(has_error(result, 19, "[disk] is not supported by this build yet"));
-    EXPECT_EQ(result.errors.size(), 9U) << listed(result);
+    EXPECT_EQ(result.errors.size(), HB_HAVE_LIBURING ? 8U : 9U) << listed(result);
     for (std::size_t i = 1; i < result.errors.size(); ++i) {
         EXPECT_LE(result.errors[i - 1].line, result.errors[i].line) << listed(result);
     }

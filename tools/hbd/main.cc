@@ -14,6 +14,9 @@
 #include "build_config.hh"
 #include "tools/node/config.hh"
 #include "tools/node/node.hh"
+#if HB_HAVE_LIBURING
+#include "diskhb/disk_heartbeat.hh"
+#endif
 
 namespace {
 
@@ -103,6 +106,15 @@ int main(int argc, char** argv) {
              hb::node::plan_adapter_health(*loaded.settings, topology)) {
             fmt::print("{}: local adapter {}\n", config_path, hb::node::describe(health));
         }
+        // The disk is opened and its header checked now, not at failover time.
+        if (!loaded.settings->disk.path.empty()) {
+            if (std::string problem = hb::node::check_disk(*loaded.settings); !problem.empty()) {
+                log_line(problem);
+                return exit_usage;
+            }
+            fmt::print("{}: disk {} is initialised for this cluster\n", config_path,
+                       loaded.settings->disk.path.native());
+        }
         return exit_ok;
     }
 
@@ -144,6 +156,14 @@ int main(int argc, char** argv) {
     for (const hb::node::AdapterHealth& health : node.adapter_health()) {
         log_line("local adapter " + hb::node::describe(health));
     }
+#if HB_HAVE_LIBURING
+    if (const hb::diskhb::DiskHeartbeat* disk = node.disk()) {
+        log_line(fmt::format("disk {}: interval {} ms, timeout {} ms, io {}",
+                             node.settings().disk.path.native(),
+                             static_cast<double>(disk->interval_ns()) / 1e6,
+                             static_cast<double>(disk->timeout_ns()) / 1e6, disk->io_mode()));
+    }
+#endif
 
     EventWriter writer(events_fd);
     hb::Engine& engine = node.engine();
@@ -157,7 +177,7 @@ int main(int argc, char** argv) {
     };
     node.run(stop_requested, drain_events);
 
-    engine.leave(hb::monotonic_now());
+    node.leave(hb::monotonic_now());
     drain_events();
     const hb::EngineCounters& counters = engine.counters();
     const hb::policy::DetectorCounters& detector = node.detector().counters();
@@ -167,5 +187,14 @@ int main(int argc, char** argv) {
         counters.beats_sent, counters.send_failures, counters.beats_accepted,
         counters.dropped_total(), counters.events_emitted, counters.events_lost + writer.lost(),
         counters.local_stalls, detector.path_down, detector.adaptive_raises));
+#if HB_HAVE_LIBURING
+    if (const hb::diskhb::DiskHeartbeat* disk = node.disk()) {
+        const hb::diskhb::DiskCounters& d = disk->counters();
+        log_line(fmt::format(
+            "disk: {} cycles, {} I/O errors, {} stalls, {} corrupt, {} torn, "
+            "{} conflicts",
+            d.cycles, d.io_errors + d.short_io, d.stalls, d.corrupt, d.torn, d.conflicts));
+    }
+#endif
     return exit_ok;
 }

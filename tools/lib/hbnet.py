@@ -117,6 +117,24 @@ def impair_problem() -> str | None:
 # -- end of impairment relay paths -------------------------------------------------------------
 
 
+def hbdisk_path() -> Path:
+    """hbdisk (initialises a lab's shared disk): $HBDISK, else this checkout's build."""
+    return Path(os.environ.get("HBDISK") or REPO_ROOT / "build" / "tools" / "hbdisk")
+
+
+def disk_problem() -> str | None:
+    """Why a lab cannot have a shared disk (None when it can): disk tests skip with it."""
+    path = hbdisk_path()
+    if not os.access(path, os.X_OK):
+        return f"hbdisk not found or not executable at {path} (build it, or set HBDISK)"
+    for tool in ("losetup", "blockdev"):
+        if shutil.which(tool) is None:
+            return f"{tool} not found (util-linux)"
+    if not Path("/dev/loop-control").exists():
+        return "no loop devices (/dev/loop-control missing)"
+    return None
+
+
 def check_test_address(address: str) -> ipaddress.IPv4Interface:
     """Parses 'A.B.C.D/N' and refuses anything outside 198.18.0.0/15 (DESIGN §9, §10)."""
     interface = ipaddress.ip_interface(address)
@@ -278,6 +296,7 @@ class Lab:
         self.switches: dict[str, Switch] = {}
         self._namespaces: list[Namespace] = []
         self._processes: list[subprocess.Popen] = []
+        self._loop_devices: list[str] = []
         self._closed = False
         Lab._live.append(self)
         Lab._install_signal_handlers()
@@ -436,6 +455,22 @@ class Lab:
         self._processes.append(process)
         return process
 
+    def loop_device(self, backing: Path) -> str:
+        """Attaches a loop device (direct I/O, as a shared disk is used) to a file in the lab's
+        temp dir; detached at cleanup. Several loop devices on one file see the same sectors,
+        so each node can have its own device of one shared disk, and lose it alone
+        (set_read_only)."""
+        device = run(["losetup", "--find", "--show", "--direct-io=on",
+                      str(backing)]).stdout.decode().strip()
+        self._loop_devices.append(device)
+        return device
+
+    @staticmethod
+    def set_read_only(device: str, read_only: bool = True) -> None:
+        """Makes writes to a block device fail (EPERM) from now on, even through descriptors
+        already open, or lets them through again: a node losing its disk path, and back."""
+        run(["blockdev", "--setro" if read_only else "--setrw", device])
+
     # -- cleanup -------------------------------------------------------------------------
 
     def close(self) -> None:
@@ -451,6 +486,8 @@ class Lab:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         try:
             self._kill_processes()
+            for device in reversed(self._loop_devices):
+                run(["losetup", "--detach", device], check=False)
             for namespace in reversed(self._namespaces):
                 run(["ip", "netns", "del", namespace.netns], check=False)
             if self.keep_tmp:
@@ -778,7 +815,7 @@ class Cluster:
     def __init__(self, lab: Lab, names: Iterable[str],
                  networks: Iterable[Network] = (Network("net_a"),), *,
                  timing: str | tuple[int, int] = "fast", cluster_id: int | None = None,
-                 with_key: bool = True, extra_config: str = ""):
+                 with_key: bool = True, extra_config: str = "", disk: bool = False):
         self.lab = lab
         self.timing = timing
         self.networks = list(networks)
@@ -796,6 +833,18 @@ class Cluster:
             for adapter in node.spec.adapters:
                 lab.connect(node.host, self.switches[adapter.network], adapter.ifname,
                             f"{adapter.address}/24")
+        # The shared disk: one file, and a loop device of it per node, so that one node can
+        # lose its disk path alone (Lab.set_read_only on its device).
+        self.disk_devices: dict[str, str] = {}
+        if disk:
+            backing = lab.tmp / "shared.disk"
+            backing.write_bytes(bytes(1 << 20))
+            for name in self.nodes:
+                self.disk_devices[name] = lab.loop_device(backing)
+            interval_ms, multiplier = timing_of(timing)
+            run([str(hbdisk_path()), "init", next(iter(self.disk_devices.values())),
+                 "--cluster-id", str(self.cluster_id), "--slots", str(len(self.nodes)),
+                 "--interval-ms", str(interval_ms), "--multiplier", str(multiplier)])
         self._write_configs()
 
     # -- configuration -------------------------------------------------------------------
@@ -811,10 +860,13 @@ class Cluster:
         return interval_ms * multiplier
 
     def config_text(self, name: str) -> str:
+        extra = self.extra_config
+        if name in self.disk_devices:
+            extra += f"[disk]\npath = {_toml_value(self.disk_devices[name])}\n"
         return render_config(cluster_id=self.cluster_id, local_node=self.nodes[name].id,
                              networks=self.networks,
                              nodes=[node.spec for node in self.nodes.values()],
-                             timing=self.timing, key_file=self.key_file, extra=self.extra_config)
+                             timing=self.timing, key_file=self.key_file, extra=extra)
 
     def _write_configs(self) -> None:
         if self.key_file is not None:
@@ -828,6 +880,21 @@ class Cluster:
 
     def node(self, name: str) -> Node:
         return self.nodes[name]
+
+    def cut_off(self, name: str, cut: bool = True) -> None:
+        """Cuts every IP path of one node, both ways (or restores them): its frames are dropped
+        as they leave it and as the switches send it theirs; carriers stay up, and the shared
+        disk, if any, still works. With a disk this is a partition, not a death."""
+        node = self.nodes[name]
+        for adapter in node.spec.adapters:
+            switch = self.switches[adapter.network]
+            port = switch.port_for(node.host, adapter.ifname)
+            if cut:
+                switch.blackhole([port])
+                node.host.tc("qdisc", "add", "dev", adapter.ifname, "root", "blackhole")
+            else:
+                switch.unblackhole([port])
+                node.host.tc("qdisc", "del", "dev", adapter.ifname, "root")
 
     def name_of(self, node_id: int) -> str:
         for node in self.nodes.values():

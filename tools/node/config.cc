@@ -2,6 +2,8 @@
 // collecting every problem with its line so that `hbd --check` can list them all at once.
 #include "tools/node/config.hh"
 
+#include "build_config.hh"
+
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -383,6 +385,7 @@ public:
         read_local(root, settings.cluster);
         read_process(root, settings.process);
         read_netmon(root, settings);
+        read_disk(root, settings.disk);
         warn_unused_networks(settings.cluster);
 
         ConfigResult result;
@@ -549,14 +552,7 @@ private:
         for (const auto& [key, value] : root) {
             const std::string_view name = key.str();
             if (name == "cluster" || name == "timing" || name == "local" || name == "network" ||
-                name == "node" || name == "process" || name == "netmon") {
-                continue;
-            }
-            // Never accept and ignore a non-IP path: an operator would believe it protects them.
-            if (name == "disk") {
-                error(line_of(key),
-                      "[disk] is not supported by this build yet: the disk heartbeat module is "
-                      "not built");
+                name == "node" || name == "process" || name == "netmon" || name == "disk") {
                 continue;
             }
             if (value.is_table()) {
@@ -1086,6 +1082,57 @@ private:
         }
         settings.netmon_file = resolved;
         settings.netmon_mode = mode;
+    }
+
+    // [disk]: the non-IP path. Whether the disk is there and initialised for this cluster is
+    // found when hbd opens it (hbd --check opens it too).
+    void read_disk(const toml::table& root, DiskSettings& disk) {
+        const toml::table* table = section(root, "disk");
+        if (table == nullptr) {
+            return;
+        }
+        // Never accept and ignore a non-IP path: an operator would believe it protects them.
+        if (!HB_HAVE_LIBURING) {
+            error(line_of(*table),
+                  "[disk] is not supported by this build: hb was built without liburing, so the "
+                  "disk heartbeat module is not built");
+            return;
+        }
+        check_keys(*table, {"path", "interval_ms", "multiplier", "sector_size", "io"}, "[disk]");
+        if (const toml::node* node = table->get("path")) {
+            if (const auto configured = non_empty_string(*node, "[disk] path")) {
+                const std::filesystem::path path(*configured);
+                disk.path = path.is_absolute() ? path : base_dir_ / path;
+            }
+        } else {
+            missing(*table, "[disk] path");
+        }
+        if (const toml::node* node = table->get("interval_ms")) {
+            if (auto value = interval_ns(*node, "[disk] interval_ms")) {
+                disk.interval_ns = *value;
+            }
+        }
+        if (const toml::node* node = table->get("multiplier")) {
+            if (auto value = integer_in(*node, "[disk] multiplier", 1, 255)) {
+                disk.multiplier = static_cast<std::uint32_t>(*value);
+            }
+        }
+        if (const toml::node* node = table->get("sector_size")) {
+            if (auto value = integer_in(*node, "[disk] sector_size", 512, 4096)) {
+                if (*value != 512 && *value != 4096) {
+                    error(line_of(*node),
+                          "[disk] sector_size must be 512 or 4096, got " + std::to_string(*value));
+                } else {
+                    disk.sector_size = static_cast<std::uint32_t>(*value);
+                }
+            }
+        }
+        if (const toml::node* node = table->get("io")) {
+            if (auto value =
+                    choice(*node, "[disk] io", {"auto", "interrupt", "iopoll", "sqpoll"})) {
+                disk.io = static_cast<DiskSettings::Io>(*value);
+            }
+        }
     }
 
     // A network that fewer than two nodes are on carries no path: legal, but likely a typo.

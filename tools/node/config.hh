@@ -29,6 +29,18 @@ struct ProcessSettings {
     enum class Threads : std::uint8_t { single, threaded } threads = Threads::single;
 };
 
+// [disk]: the shared disk of the disk heartbeat (docs/disk.md). Zero values: what the disk's
+// header says (timing) or what the device says (sector size).
+struct DiskSettings {
+    std::filesystem::path path;  // empty: no [disk]
+    Nanos interval_ns = 0;
+    std::uint32_t multiplier = 0;
+    std::uint32_t sector_size = 0;  // for regular files; a block device reports its own
+    // How completions are reaped: "auto" polls where the device supports it and says when it
+    // falls back; "interrupt", "iopoll" and "sqpoll" ask for one mode.
+    enum class Io : std::uint8_t { automatic, interrupt, iopoll, sqpoll } io = Io::automatic;
+};
+
 struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
@@ -42,6 +54,7 @@ struct NodeSettings {
     std::filesystem::path netmon_file;
     policy::NetmonMode netmon_mode = policy::NetmonMode::caa;
     std::vector<std::vector<Ipv4>> netmon_targets;
+    DiskSettings disk;
 };
 
 struct ConfigResult {

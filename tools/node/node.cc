@@ -3,12 +3,18 @@
 #include <sched.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
+#include "build_config.hh"
 #include "hb/assert.hh"
 #include "transport/udp/udp_transport.hh"
+#if HB_HAVE_LIBURING
+#include "diskhb/disk_heartbeat.hh"
+#endif
 
 namespace hb::node {
 
@@ -174,8 +180,103 @@ std::string Node::start(Nanos now) {
                          static_cast<int>(message.size()), message.data());
         });
     pollers_.push_back(timing_advisor_.get());
+    return start_disk(now);
+}
+
+#if HB_HAVE_LIBURING
+
+namespace {
+
+diskhb::DiskOptions disk_options(const DiskSettings& disk) {
+    diskhb::IoMode mode = diskhb::IoMode::automatic;
+    switch (disk.io) {
+        case DiskSettings::Io::automatic:
+            break;
+        case DiskSettings::Io::interrupt:
+            mode = diskhb::IoMode::interrupt;
+            break;
+        case DiskSettings::Io::iopoll:
+            mode = diskhb::IoMode::iopoll;
+            break;
+        case DiskSettings::Io::sqpoll:
+            mode = diskhb::IoMode::sqpoll;
+            break;
+    }
+    return diskhb::DiskOptions{.interval_ns = disk.interval_ns,
+                               .multiplier = disk.multiplier,
+                               .sector_size = disk.sector_size,
+                               .io_mode = mode};
+}
+
+}  // namespace
+
+std::string Node::start_disk(Nanos now) {
+    if (settings_.disk.path.empty()) {
+        return {};
+    }
+    if (std::string error =
+            adopt(diskhb::DiskHeartbeat::open(settings_.disk.path.native(), engine_->topology(),
+                                              detector_, disk_options(settings_.disk), now),
+                  disk_);
+        !error.empty()) {
+        return error;
+    }
+    pollers_.push_back(disk_.get());
     return {};
 }
+
+void Node::leave(Nanos now) {
+    engine_->leave(now);
+    if (!disk_) {
+        return;
+    }
+    disk_->leaving(now);
+    const Nanos deadline = now + std::max(nanos_per_s, 4 * disk_->timeout_ns());
+    while (!disk_->left() && monotonic_now() < deadline) {
+        // The runner is done: poll the disk alone until its LEAVING slot is written.
+        if (!disk_->poll(monotonic_now())) {
+            timespec pause{.tv_sec = 0, .tv_nsec = 200'000};
+            nanosleep(&pause, nullptr);
+        }
+    }
+}
+
+std::string check_disk(const NodeSettings& settings) {
+    if (settings.disk.path.empty()) {
+        return {};
+    }
+    auto opened = diskhb::DiskFile::open(settings.disk.path.native(), settings.disk.sector_size);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        return *error;
+    }
+    const diskhb::DiskFile& disk = std::get<diskhb::DiskFile>(opened);
+    auto header = diskhb::read_header(disk);
+    if (auto* error = std::get_if<std::string>(&header)) {
+        return *error;
+    }
+    std::vector<NodeId> nodes;
+    for (const NodeConfig& node : settings.cluster.nodes) {
+        nodes.push_back(node.id);
+    }
+    return diskhb::check_header(disk, std::get<diskhb::Header>(header), settings.cluster.cluster_id,
+                                nodes);
+}
+
+#else  // configuration refuses [disk] in a build without liburing
+
+std::string Node::start_disk(Nanos) {
+    return {};
+}
+
+void Node::leave(Nanos now) {
+    engine_->leave(now);
+}
+
+std::string check_disk(const NodeSettings&) {
+    return {};
+}
+
+#endif
 
 void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll) {
     if (settings_.process.threads == ProcessSettings::Threads::threaded) {

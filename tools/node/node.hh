@@ -17,6 +17,10 @@
 #include "policy/traffic_watch.hh"
 #include "tools/node/config.hh"
 
+namespace hb::diskhb {
+class DiskHeartbeat;
+}
+
 namespace hb::node {
 
 // The health sources of one local adapter (DESIGN §6, local adapter health), as the configuration
@@ -35,6 +39,10 @@ struct AdapterHealth {
     std::size_t netmon_targets = 0;  // rule 2
     Inbound inbound = Inbound::never;
 };
+
+// Whether this node may use the disk of its [disk] section: opened, initialised for its cluster,
+// a slot for every node. "" when it may (or without [disk]); else what is wrong. For --check.
+[[nodiscard]] std::string check_disk(const NodeSettings& settings);
 
 // Every local adapter's health sources, in Topology::local_adapters() order.
 [[nodiscard]] std::vector<AdapterHealth> plan_adapter_health(const NodeSettings& settings,
@@ -55,17 +63,24 @@ public:
     const policy::NodeDetector& detector() const noexcept { return detector_; }
     const policy::NetmonProber* netmon_prober() const noexcept { return netmon_prober_.get(); }
     const policy::TrafficWatch* traffic_watch() const noexcept { return traffic_watch_.get(); }
+    // Null without [disk].
+    const diskhb::DiskHeartbeat* disk() const noexcept { return disk_.get(); }
     // After start(): each local adapter's health sources, with rule 3 resolved to always or never.
     const std::vector<AdapterHealth>& adapter_health() const noexcept { return health_; }
 
     // Starts the engine, the link watch of the local adapters and, when netmon.cf gives any
-    // adapter targets, the netmon prober; when any adapter gets rule 3, the traffic watch.
+    // adapter targets, the netmon prober; when any adapter gets rule 3, the traffic watch; with
+    // [disk], the disk heartbeat.
     [[nodiscard]] std::string start(Nanos now);
     // Runs the engine with the runner the settings ask for until `stop` is set.
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
+    // A graceful stop, after run(): LEAVING beats on every path and, with the disk, a LEAVING
+    // slot (waits for that write, at most a few disk intervals), so peers report NODE_LEFT.
+    void leave(Nanos now);
 
 private:
     explicit Node(NodeSettings settings);
+    [[nodiscard]] std::string start_disk(Nanos now);
 
     NodeSettings settings_;
     policy::NodeDetector detector_;
@@ -74,6 +89,7 @@ private:
     std::unique_ptr<policy::LinkPoller> link_poller_;
     std::unique_ptr<policy::NetmonProber> netmon_prober_;  // null without netmon targets
     std::unique_ptr<policy::TrafficWatch> traffic_watch_;  // null when no adapter gets rule 3
+    std::unique_ptr<diskhb::DiskHeartbeat> disk_;          // null without [disk]
     std::vector<AdapterHealth> health_;
     std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
     std::vector<Poller*> pollers_;
