@@ -133,7 +133,7 @@ std::variant<std::unique_ptr<DiskHeartbeat>, std::string> DiskHeartbeat::start(
 }
 
 bool DiskHeartbeat::poll(Nanos now) noexcept {
-    bool worked = timer_.consume();
+    bool worked = timer_.consume(now);
     if (in_flight_) {
         CycleResult result;
         if (io_->reap(result)) {

@@ -33,7 +33,10 @@ void DeadlineTimer::arm(Nanos deadline_ns) noexcept {
     }
 }
 
-bool DeadlineTimer::consume() noexcept {
+bool DeadlineTimer::consume(Nanos now) noexcept {
+    if (armed_ns_ == 0 || now < armed_ns_) {
+        return false;
+    }
     std::uint64_t expirations = 0;
     if (::read(fd_, &expirations, sizeof(expirations)) != sizeof(expirations)) {
         return false;

@@ -23,7 +23,9 @@ public:
     void arm(Nanos deadline_ns) noexcept;
     // Consumes an expiry; true if the timer had fired. Re-arming afterwards is never skipped: it
     // may have fired just after the caller took `now`, with the deadline not yet acted upon.
-    bool consume() noexcept;
+    // Before the armed deadline (by the caller's `now`) it cannot have fired, and no system call
+    // is made: a poller that runs every loop iteration pays one only when its time has come.
+    bool consume(Nanos now) noexcept;
 
 private:
     int fd_ = -1;

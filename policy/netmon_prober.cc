@@ -169,7 +169,7 @@ std::variant<std::unique_ptr<NetmonProber>, std::string> NetmonProber::open(
 
 bool NetmonProber::poll(Nanos now) noexcept {
     bool worked = false;
-    worked |= timer_.consume();
+    worked |= timer_.consume(now);
     for (State& state : adapters_) {
         // Replies first: whatever arrived while this thread was busy proves the adapter works.
         worked |= receive(state, now);

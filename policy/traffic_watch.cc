@@ -181,7 +181,7 @@ TrafficCounters TrafficWatch::counters() const noexcept {
 }
 
 bool TrafficWatch::poll(Nanos now) noexcept {
-    bool worked = timer_.consume();
+    bool worked = timer_.consume(now);
     for (State& state : adapters_) {
         if (now >= state.next_read_ns) {
             take_reading(state, now);

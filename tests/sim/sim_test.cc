@@ -11,6 +11,7 @@
 #include <sstream>
 #include <string>
 
+#include "tests/sim/sim_support.hh"
 #include "tests/support/test_cluster.hh"
 
 namespace hb {
@@ -18,8 +19,9 @@ namespace {
 
 using test::TestCluster;
 
-constexpr Timing fast{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_count = 2};
-constexpr Nanos step_ns = 500 * nanos_per_us;
+using sim::Expected;
+using sim::fast;
+using sim::step_ns;
 
 enum class Fault { none, crash, hang, restart, leave, adapter_down, network_down, silent_adapter };
 constexpr const char* fault_names[] = {"none",  "crash",        "hang",         "restart",
@@ -36,6 +38,7 @@ struct Scenario {
     NodeId victim = 0;
     NetworkIndex network = 0;
 
+    std::string fault_name() const { return fault_names[static_cast<int>(fault)]; }
     std::string describe() const {
         std::ostringstream out;
         out << "seed " << seed << ": " << nodes << " nodes, " << networks << " network(s) "
@@ -67,12 +70,6 @@ Scenario draw(std::uint64_t seed) {
     s.network = static_cast<NetworkIndex>(random() % s.networks);
     return s;
 }
-
-struct Expected {
-    EventKind kind;
-    NodeId node;           // 0: about no node
-    std::int32_t network;  // no_network: any
-};
 
 // Runs one scenario; returns an empty string or what went wrong.
 std::string run(const Scenario& s) {
@@ -186,36 +183,13 @@ std::string run(const Scenario& s) {
                 break;
         }
         const std::vector<Event>& got = cluster.events(id);
-        // Order matters only where a story has one (down before up); compare as multisets.
-        std::vector<bool> used(got.size(), false);
-        bool match = got.size() == expected.size();
-        for (std::size_t i = 0; match && i < expected.size(); ++i) {
-            bool found = false;
-            for (std::size_t j = 0; !found && j < got.size(); ++j) {
-                const bool node_ok =
-                    expected[i].node == 0 ? got[j].node == 0 : got[j].node == expected[i].node;
-                const bool network_ok =
-                    expected[i].network == no_network || got[j].network == expected[i].network;
-                if (!used[j] && got[j].kind == expected[i].kind && node_ok && network_ok) {
-                    used[j] = true;
-                    found = true;
-                }
-            }
-            match = found;
+        std::string mismatch = sim::compare_events(id, got, expected);
+        if (mismatch.empty() && s.fault == Fault::hang && !victim &&
+            got[0].kind != EventKind::node_down) {
+            mismatch = "node " + std::to_string(id) + ": NODE_UP before NODE_DOWN; ";
         }
-        if (match && s.fault == Fault::hang && !victim) {
-            match = got[0].kind == EventKind::node_down;
-        }
-        if (!match) {
-            problems << "node " << id << " expected [";
-            for (const Expected& e : expected) {
-                problems << event_name(e.kind) << "(" << e.node << ") ";
-            }
-            problems << "] got [";
-            for (const Event& e : got) {
-                problems << event_name(e.kind) << "(" << e.node << ",net " << e.network << ") ";
-            }
-            problems << "]; ";
+        if (!mismatch.empty()) {
+            problems << mismatch;
             continue;
         }
         // Latency bounds: a death within interval x multiplier plus one interval of slack
@@ -239,40 +213,7 @@ std::string run(const Scenario& s) {
 }
 
 TEST(Simulation, SeededFaultSchedulesAreClassifiedRightAndNothingElseIsReported) {
-    std::uint64_t first = 1;
-    std::uint64_t count = 5000;
-    if (const char* one = std::getenv("HB_SIM_SEED")) {
-        first = std::strtoull(one, nullptr, 10);
-        count = 1;
-    } else if (const char* many = std::getenv("HB_SIM_SEEDS")) {
-        count = std::strtoull(many, nullptr, 10);
-    }
-    if (const char* from = std::getenv("HB_SIM_FIRST")) {
-        first = std::strtoull(from, nullptr, 10);
-    }
-    std::map<std::string, std::uint64_t> per_fault;
-    std::uint64_t failures = 0;
-    for (std::uint64_t seed = first; seed < first + count; ++seed) {
-        const Scenario scenario = draw(seed);
-        ++per_fault[fault_names[static_cast<int>(scenario.fault)]];
-        const std::string problem = run(scenario);
-        if (!problem.empty()) {
-            ++failures;
-            ADD_FAILURE() << scenario.describe() << "\n  " << problem
-                          << "\n  replay: HB_SIM_SEED=" << seed;
-            if (failures >= 10) {
-                break;
-            }
-        }
-    }
-    std::ostringstream mix;
-    for (const auto& [fault, n] : per_fault) {
-        mix << fault << "=" << n << " ";
-    }
-    std::printf("%llu seeds from %llu, %llu misclassified; faults: %s\n",
-                static_cast<unsigned long long>(count), static_cast<unsigned long long>(first),
-                static_cast<unsigned long long>(failures), mix.str().c_str());
-    EXPECT_EQ(failures, 0U);
+    EXPECT_EQ(sim::run_seeds("HB_SIM", 5000, draw, run), 0U);
 }
 
 // DESIGN §6, Timing: at 5 % random loss and 5 ± 5 ms of delay on two networks, at the fast

@@ -2,12 +2,14 @@
 // clock: the engine's behaviour end to end, with no sockets and exact timing.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <random>
 #include <string>
 #include <vector>
 
 #include "hb/engine.hh"
+#include "hb/runner.hh"
 #include "policy/node_detector.hh"
 #include "policy/timing.hh"
 #include "tests/support/fake_network.hh"
@@ -57,8 +59,21 @@ public:
         std::vector<std::unique_ptr<FakeTransport>> transports;
         std::unique_ptr<Engine> engine;
         std::vector<Event> events;
+        // Polled before the engine at every step while the node runs (a disk heartbeat, say).
+        std::vector<std::unique_ptr<Poller>> pollers;
         bool running = false;
     };
+    // Called for every node now running and every node (re)started from now on, after its engine
+    // started: how a suite adds a source of its own (tests/support/fake_disk.hh).
+    using NodeSetup = std::function<void(NodeId, Member&)>;
+    void set_node_setup(NodeSetup setup) {
+        setup_ = std::move(setup);
+        for (NodeId id = 1; id < members_.size(); ++id) {
+            if (members_[id]) {
+                setup_(id, *members_[id]);
+            }
+        }
+    }
 
     // `seed` makes every incarnation (and so every engine's send jitter) reproducible; every
     // node's detector gets `options`.
@@ -101,6 +116,9 @@ public:
         const std::string error = member->engine->start(now_);
         HB_ASSERT(error.empty());
         member->running = true;
+        if (setup_) {
+            setup_(id, *member);
+        }
         members_[id] = std::move(member);
     }
 
@@ -137,6 +155,9 @@ public:
     void poll_all() {
         for (auto& member : members_) {
             if (member && member->running) {
+                for (auto& poller : member->pollers) {
+                    poller->poll(now_);
+                }
                 member->engine->poll(now_);
                 Event event;
                 while (member->engine->next_event(event)) {
@@ -182,6 +203,7 @@ public:
     std::vector<Event>& events(NodeId id) { return members_[id]->events; }
     FakeNetwork& network(NetworkIndex n) { return networks_[n]; }
     Nanos now() const noexcept { return now_; }
+    const Nanos* clock() const noexcept { return &now_; }
 
     // Events of `kind` about `about` seen by `observer`.
     std::vector<Event> events_of(NodeId observer, EventKind kind, NodeId about) {
@@ -200,6 +222,7 @@ private:
     std::vector<std::unique_ptr<Member>> members_;
     std::mt19937_64 incarnations_;
     policy::DetectorOptions options_;
+    NodeSetup setup_;
     Nanos now_ = nanos_per_s;
 };
 
