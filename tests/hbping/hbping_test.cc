@@ -324,7 +324,7 @@ TEST(Options, RolesAndExclusions) {
     EXPECT_NE(error_of(group).find("-a and --caa-group exclude each other"), std::string::npos);
     RawArguments dpdk = sender();
     dpdk.transport = "dpdk";
-    EXPECT_EQ(error_of(dpdk), "--transport dpdk: this build has no DPDK transport");
+    EXPECT_EQ(error_of(dpdk), "--transport dpdk: hbping has no DPDK path yet");
 }
 
 TEST(Options, CaaGroup) {

@@ -4,10 +4,11 @@
 
 #include <gtest/gtest.h>
 
-#include <thread>
+#include <optional>
 
 #include "hb/runner.hh"
 #include "policy/node_detector.hh"
+#include "tests/support/engine_thread.hh"
 #include "tests/support/test_cluster.hh"
 #include "transport/udp/udp_transport.hh"
 
@@ -42,48 +43,21 @@ public:
         transport_ = std::move(std::get<std::unique_ptr<transport::UdpTransport>>(opened));
         engine_.attach_transport(0, *transport_);
         HB_ASSERT(engine_.start(monotonic_now()).empty());
-        thread_ = std::thread([this, threaded] {
-            const AfterPoll collect = [this] {
-                Event event;
-                while (engine_.next_event(event)) {
-                    HB_ASSERT(events_.size() < events_.capacity());  // never reallocates
-                    events_.push_back(event);
-                    event_count_.store(events_.size(), std::memory_order_release);
-                }
-            };
-            if (threaded) {
-                ThreadedRunner runner(engine_);
-                runner.run(stop_, collect);
-            } else {
-                SingleThreadRunner runner(engine_);
-                runner.run(stop_, collect);
-            }
-        });
+        thread_.emplace(engine_,
+                        [this, threaded](const std::atomic<bool>& stop, const AfterPoll& collect) {
+                            if (threaded) {
+                                ThreadedRunner runner(engine_);
+                                runner.run(stop, collect);
+                            } else {
+                                SingleThreadRunner runner(engine_);
+                                runner.run(stop, collect);
+                            }
+                        });
     }
-    ~LoopbackNode() { stop(); }
 
-    void stop() {
-        stop_.store(true);
-        if (thread_.joinable()) {
-            thread_.join();
-        }
-    }
-    // Waits (up to 5 s of real time) until an event of `kind` about `node` is seen; the events
-    // after stop().
-    bool wait_for(EventKind kind, NodeId node) {
-        for (int i = 0; i < 500; ++i) {
-            // Elements below the published count were written before it was stored.
-            const std::size_t seen = event_count_.load(std::memory_order_acquire);
-            for (std::size_t e = 0; e < seen; ++e) {
-                if (events_[e].kind == kind && events_[e].node == node) {
-                    return true;
-                }
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(10));
-        }
-        return false;
-    }
-    const std::vector<Event>& events() const { return events_; }
+    void stop() { thread_->stop(); }
+    bool wait_for(EventKind kind, NodeId node) { return thread_->wait_for(kind, node); }
+    std::string describe() const { return thread_->describe(); }
     const Engine& engine() const { return engine_; }
 
 private:
@@ -91,14 +65,7 @@ private:
     policy::NodeDetector detector_;
     Engine engine_;
     std::unique_ptr<transport::UdpTransport> transport_;
-    std::vector<Event> events_ = [] {
-        std::vector<Event> reserved;
-        reserved.reserve(1024);
-        return reserved;
-    }();
-    std::atomic<std::size_t> event_count_{0};
-    std::atomic<bool> stop_{false};
-    std::thread thread_;
+    std::optional<test::EngineThread> thread_;  // last: stops before the rest is destroyed
 };
 
 class UdpEngine : public ::testing::TestWithParam<bool> {
@@ -124,11 +91,7 @@ TEST_P(UdpEngine, NodesComeUpAndAStoppedOneIsReportedDown) {
     }  // beta stops without leaving: a crash, as far as alpha can tell
     const bool reported = alpha.wait_for(EventKind::node_down, 2);
     alpha.stop();
-    std::string seen;
-    for (const Event& event : alpha.events()) {
-        seen += std::string(event_name(event.kind)) + "(" + std::to_string(event.node) + ") ";
-    }
-    ASSERT_TRUE(reported) << "alpha reported: " << seen;
+    ASSERT_TRUE(reported) << "alpha reported: " << alpha.describe();
     EXPECT_GT(alpha.engine().counters().beats_accepted, 0U);
     EXPECT_EQ(alpha.engine().counters().dropped_total(), 0U);
     EXPECT_GT(alpha.engine().tracker(0).rtt_samples(), 0U);

@@ -86,7 +86,7 @@ std::variant<Options, std::string> validate(const RawArguments& raw) {
 
     if (raw.transport && *raw.transport != "udp") {
         if (*raw.transport == "dpdk") {
-            return std::string("--transport dpdk: this build has no DPDK transport");
+            return std::string("--transport dpdk: hbping has no DPDK path yet");
         }
         return refused("--transport", "udp or dpdk", *raw.transport);
     }
