@@ -310,8 +310,10 @@ class Impaired(HbpingTestCase):
         self.impaired_peer("--a2b-duplicate", "1")
         result = self.hbping(self.sender, "-s", "-a", "198.18.1.2", "-c", "5", "-i", "0.1")
         self.assert_exit(result, 0)
-        self.assertIn("5 packets received, 0.0% packet loss, 5 duplicates", result.stdout)
-        self.assertEqual(result.stdout.count("(DUP!)"), 5)
+        # The sender stops once every ping is answered (as ping does), so the last reply's
+        # duplicate may come after it stopped listening: 4 or 5, never fewer.
+        self.assertRegex(result.stdout, r"5 packets received, 0\.0% packet loss, [45] duplicates")
+        self.assertIn(result.stdout.count("(DUP!)"), (4, 5))
 
     def test_lost_and_reordered_replies(self) -> None:
         self.impaired_peer("--a2b-loss", "0.2", "--a2b-reorder", "0.3",
