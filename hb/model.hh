@@ -64,6 +64,9 @@ struct AdapterConfig {
     std::string ifname;
     Ipv4 address{};
     TransportKind transport = TransportKind::udp;
+    // transport = dpdk: the DPDK port, an ethdev name ("0000:03:00.0") or devargs the transport
+    // probes ("net_af_packet0,iface=eth1"). Empty for udp.
+    std::string port;
 };
 
 struct NodeConfig {

@@ -52,6 +52,12 @@ public:
     // sleep; -1 when the transport must be polled.
     virtual int wait_fd() const noexcept { return -1; }
 
+    // The link under this transport as the transport itself sees it (a DPDK port's link status),
+    // read without blocking and cheap enough for every few milliseconds; `unknown` when the
+    // transport cannot tell. Kernel sockets cannot: their interface's link comes from rtnetlink
+    // (policy/link_watch.hh) instead.
+    virtual LinkState link_state() const noexcept { return LinkState::unknown; }
+
     virtual TransportCounters counters() const noexcept = 0;
 };
 

@@ -29,8 +29,11 @@ std::variant<std::unique_ptr<LinkPoller>, std::string> LinkPoller::open(const To
     for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
         const LocalAdapter& local = topology.local_adapters()[l];
         const std::string& ifname = local_node->adapters[local.adapter].ifname;
+        // A DPDK port's link comes from the port (PortLinkPoller): its ifname may name no kernel
+        // interface at all, or one the port bypasses.
+        const bool kernel = local_node->adapters[local.adapter].transport == TransportKind::udp;
         const bool report =
-            topology.config().networks[local.network].link_state == LinkStateUse::watch;
+            kernel && topology.config().networks[local.network].link_state == LinkStateUse::watch;
         auto found = std::find(names.begin(), names.end(), ifname);
         if (found == names.end()) {
             names.push_back(ifname);
@@ -44,7 +47,8 @@ std::variant<std::unique_ptr<LinkPoller>, std::string> LinkPoller::open(const To
         }
         name_of_local.push_back(name);
         reported.push_back(report);
-        for (PathIndex p = local.first_path; p < local.first_path + local.path_count; ++p) {
+        for (PathIndex p = local.first_path; kernel && p < local.first_path + local.path_count;
+             ++p) {
             peers_by_name[name].push_back(topology.paths()[p].peer_address);
         }
     }

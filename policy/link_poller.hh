@@ -21,7 +21,8 @@ class LinkPoller final : public Poller {
 public:
     // Watches every local adapter's interface and reports the ones not up right away. Adapters on
     // a network with link_state = "ignore" are watched but never reported: their carrier says
-    // nothing there. Call after the engine has started (the detector must be attached).
+    // nothing there; nor are DPDK adapters (their port reports its link: PortLinkPoller). Call
+    // after the engine has started (the detector must be attached).
     static std::variant<std::unique_ptr<LinkPoller>, std::string> open(const Topology& topology,
                                                                        Detector& detector,
                                                                        Nanos now);

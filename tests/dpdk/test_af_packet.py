@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "netns"))
 
+import dpdk_netns  # noqa: E402
 import netns_support  # noqa: E402
 from netns_support import hbnet  # noqa: E402
 
@@ -77,15 +78,7 @@ class AfPacketCases:
             hbnet._wait(lambda: "198.18.1.2 lladdr" in
                         gamma.ip("neigh", "show", "dev", "eth1").stdout.decode(), 5,
                         "gamma resolving beta's address again")
-        alpha_id = cluster.node("alpha").id
-        since = cluster.mark()
-        killed_ns = cluster.kill("alpha")
-        down = cluster.wait_for(DPDK_NODE, 10, since, event="NODE_DOWN", node=alpha_id)
-        self.assertGreaterEqual(down["t_ns"], killed_ns)
-        cluster.wait_for("gamma", 10, since, event="NODE_DOWN", node=alpha_id)
-        for event in cluster.events(DPDK_NODE, since[DPDK_NODE]):
-            self.assertNotIn(event["event"], netns_support.FALSE_VERDICTS,
-                             cluster.describe(DPDK_NODE, since))
+        dpdk_netns.kill_and_expect_down(self, cluster, DPDK_NODE)
         counters = self.dpdk_counters()
         self.assertGreater(counters["beats_accepted"], 0, counters)
         self.assertEqual(counters["rx_malformed"], 0, counters)

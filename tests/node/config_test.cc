@@ -851,7 +851,8 @@ TEST(ConfigTest, AdapterRules) {
                         "is not an interface name"));
     EXPECT_TRUE(rejects(adapter,
                         R"(ifname = "veth2", address = "198.18.1.2", transport = "dpdk" })",
-                        "transport \"dpdk\" is not available in this build"));
+                        HB_HAVE_DPDK ? "adapter transport \"dpdk\" needs port"
+                                     : "transport \"dpdk\" is not available in this build"));
     EXPECT_TRUE(rejects(adapter, R"(ifname = "veth2", address = "198.18.1.2", transport = "tcp" })",
                         "adapter transport must be \"udp\" or \"dpdk\", got \"tcp\""));
     // A misspelt key is reported, and so is the required key it failed to set.
@@ -975,6 +976,160 @@ TEST(ConfigTest, UnknownSectionsAndTopLevelKeys) {
                            "unknown section [\"odd name\"]"));
 }
 
+// ---- [dpdk] and DPDK adapters -------------------------------------------------------------------
+
+// base_config with alpha's (the local node's) adapter on a DPDK port, and `dpdk` appended.
+std::string with_dpdk_adapter(std::string_view dpdk,
+                              std::string_view port = R"("net_af_packet0,iface=veth1")") {
+    return replaced(base_config, R"(ifname = "veth1", address = "198.18.1.1" })",
+                    R"(ifname = "veth1", address = "198.18.1.1", transport = "dpdk", port = )" +
+                        std::string(port) + " }") +
+           std::string(dpdk);
+}
+
+constexpr std::string_view eal_section =
+    "[dpdk]\neal_args = [\"--no-huge\", \"-m\", \"64\", \"--file-prefix=hb1\"]\n";
+
+TEST(ConfigTest, DpdkAdapterAndEalArguments) {
+    const std::string text = with_dpdk_adapter(eal_section);
+    if (!HB_HAVE_DPDK) {
+        const ConfigResult result = parse(text);
+        EXPECT_TRUE(has_error(result, line_with(text, "transport = \"dpdk\""),
+                              "transport \"dpdk\" is not available in this build"));
+        EXPECT_TRUE(has_error(result, line_with(text, "[dpdk]"),
+                              "[dpdk] is not supported by this build: hb was built without "
+                              "libdpdk"));
+        return;
+    }
+    const NodeSettings settings = valid(text);
+    EXPECT_TRUE(settings.dpdk.configured);
+    EXPECT_EQ(settings.dpdk.eal_args,
+              (std::vector<std::string>{"--no-huge", "-m", "64", "--file-prefix=hb1"}));
+    const AdapterConfig& adapter = settings.cluster.nodes[0].adapters[0];
+    EXPECT_EQ(adapter.transport, TransportKind::dpdk);
+    EXPECT_EQ(adapter.port, "net_af_packet0,iface=veth1");
+    EXPECT_TRUE(settings.cluster.nodes[1].adapters[0].port.empty());
+    // Its health: the port's link, never the inbound-traffic check (kernel counters).
+    const Topology topology(settings.cluster);
+    const std::vector<AdapterHealth> plan = plan_adapter_health(settings, topology);
+    ASSERT_EQ(plan.size(), 1U);
+    EXPECT_EQ(plan[0].port, "net_af_packet0,iface=veth1");
+    EXPECT_TRUE(plan[0].link_state);
+    EXPECT_EQ(plan[0].inbound, AdapterHealth::Inbound::never);
+    EXPECT_EQ(describe(plan[0]),
+              "veth1 (DPDK port net_af_packet0,iface=veth1) on net_a: port link state");
+    // With link_state = "ignore" nothing local judges it; said, not asserted away.
+    const NodeSettings ignored =
+        valid(replaced(text, "name = \"net_a\"\n", "name = \"net_a\"\nlink_state = \"ignore\"\n"));
+    const Topology ignored_topology(ignored.cluster);
+    const std::vector<AdapterHealth> ignored_plan = plan_adapter_health(ignored, ignored_topology);
+    EXPECT_FALSE(ignored_plan[0].link_state);
+    EXPECT_EQ(ignored_plan[0].inbound, AdapterHealth::Inbound::never);
+    EXPECT_NE(describe(ignored_plan[0]).find("no local health source"), std::string::npos);
+    // An empty eal_args is DPDK's defaults (hugepages, every PCI device): allowed.
+    EXPECT_TRUE(valid(with_dpdk_adapter("[dpdk]\neal_args = []\n")).dpdk.eal_args.empty());
+    // No [dpdk] and no DPDK adapter: nothing configured.
+    EXPECT_FALSE(valid(base_config).dpdk.configured);
+}
+
+TEST(ConfigTest, DpdkErrorsHaveTheirLines) {
+    if (!HB_HAVE_DPDK) {
+        GTEST_SKIP() << "built without libdpdk: DPDK settings are refused (tested above)";
+    }
+    const auto only = [](const std::string& text, std::string_view at, std::string_view message) {
+        return only_error(parse(text), line_with(text, at), message);
+    };
+    std::string text = with_dpdk_adapter("");
+    EXPECT_TRUE(only(text, "transport = \"dpdk\"",
+                     "adapter transport \"dpdk\" needs a [dpdk] section with eal_args"));
+    text = with_dpdk_adapter("[dpdk]\n");
+    EXPECT_TRUE(only(text, "[dpdk]", "[dpdk] eal_args is required"));
+    text = with_dpdk_adapter("[dpdk]\neal_args = \"--no-huge\"\n");
+    EXPECT_TRUE(only(text, "eal_args",
+                     "[dpdk] eal_args must be an array of strings, got string \"--no-huge\""));
+    text = with_dpdk_adapter("[dpdk]\neal_args = [\n  \"--no-huge\",\n  64,\n]\n");
+    EXPECT_TRUE(only(text, "64", "each of [dpdk] eal_args must be a string, got integer 64"));
+    text = with_dpdk_adapter("[dpdk]\neal_args = [\"--no-huge\", \"\"]\n");
+    EXPECT_TRUE(only(text, "eal_args", "each of [dpdk] eal_args must not be empty"));
+    text = with_dpdk_adapter("[dpdk]\neal_args = [\"-m\\t64\"]\n");
+    EXPECT_TRUE(only(text, "eal_args", "holds control characters"));
+    text = with_dpdk_adapter("[dpdk]\neal_arg = []\n");
+    const ConfigResult misspelt = parse(text);
+    EXPECT_TRUE(has_error(misspelt, line_with(text, "eal_arg ="),
+                          "unknown key \"eal_arg\" in [dpdk] (did you mean \"eal_args\"?)"));
+    EXPECT_TRUE(has_error(misspelt, line_with(text, "[dpdk]"), "[dpdk] eal_args is required"));
+    text = with_dpdk_adapter("[dpdk]\neal_args = []\n[dpdk.extra]\n");
+    EXPECT_FALSE(parse(text).settings.has_value()) << "a table inside [dpdk] is an unknown key";
+
+    // The port.
+    text = with_dpdk_adapter(eal_section, R"("")");
+    EXPECT_TRUE(only(text, "port = \"\"", "adapter port must not be empty"));
+    text = with_dpdk_adapter(eal_section, "5");
+    EXPECT_TRUE(only(text, "port = 5", "adapter port must be a string, got integer 5"));
+    text = with_dpdk_adapter(eal_section, R"("net_af_packet0, iface=veth1")");
+    EXPECT_TRUE(only(text, "port = ", "is not a DPDK port name or devargs"));
+    text = with_dpdk_adapter(eal_section, R"(",iface=veth1")");
+    EXPECT_TRUE(only(text, "port = ", "is not a DPDK port name or devargs"));
+    text = with_dpdk_adapter(eal_section, '"' + std::string(300, 'x') + '"');
+    EXPECT_TRUE(only(text, "port = ", "is longer than 256 characters"));
+    text = replaced(base_config, R"(ifname = "veth1", address = "198.18.1.1" })",
+                    R"(ifname = "veth1", address = "198.18.1.1", transport = "dpdk" })") +
+           std::string(eal_section);
+    EXPECT_TRUE(only(text, "transport = \"dpdk\"", "adapter transport \"dpdk\" needs port"));
+    text = replaced(base_config, R"(ifname = "veth1", address = "198.18.1.1" })",
+                    R"(ifname = "veth1", address = "198.18.1.1", port = "0000:03:00.0" })");
+    EXPECT_TRUE(only(text, "port = ", "adapter port is only valid with transport = \"dpdk\""));
+    text = replaced(base_config, R"(ifname = "veth1", address = "198.18.1.1" })",
+                    R"(ifname = "veth1", address = "198.18.1.1", transport = "udp", port = "x" })");
+    EXPECT_TRUE(only(text, "port = ", "adapter port is only valid with transport = \"dpdk\""));
+
+    // The inline runner only.
+    text = with_dpdk_adapter(eal_section) + "[process]\nthreads = \"threaded\"\n";
+    EXPECT_TRUE(only(text, "transport = \"dpdk\"", "needs [process] threads = \"single\""));
+    // Every problem at once: a bad port does not hide the runner's.
+    text = with_dpdk_adapter(eal_section, R"("a b")") + "[process]\nthreads = \"threaded\"\n";
+    const ConfigResult both = parse(text);
+    EXPECT_TRUE(has_error(both, line_with(text, "port = "), "is not a DPDK port name"));
+    EXPECT_TRUE(has_error(both, line_with(text, "port = "), "needs [process] threads"));
+    EXPECT_EQ(both.errors.size(), 2U) << listed(both);
+}
+
+TEST(ConfigTest, DpdkPortsAreOnePerAdapterAndOnlyTheLocalNodeNeedsDpdkSettings) {
+    if (!HB_HAVE_DPDK) {
+        GTEST_SKIP() << "built without libdpdk: DPDK settings are refused (tested above)";
+    }
+    // Two adapters of the local node on one port.
+    std::string text = replaced(
+        replaced(base_config, "[[node]]\nid = 1",
+                 "[[network]]\nname = \"net_b\"\n[[node]]\nid = 1"),
+        R"(adapters = [ { network = "net_a", ifname = "veth1", address = "198.18.1.1" } ])",
+        "adapters = [\n"
+        "  { network = \"net_a\", ifname = \"veth1\", address = \"198.18.1.1\", "
+        "transport = \"dpdk\", port = \"0000:03:00.0\" },\n"
+        "  { network = \"net_b\", ifname = \"veth3\", address = \"198.18.2.1\", "
+        "transport = \"dpdk\", port = \"0000:03:00.0\" },\n]");
+    text += eal_section;
+    EXPECT_TRUE(only_error(parse(text), line_with(text, "198.18.2.1"),
+                           "adapter port \"0000:03:00.0\" is used by another adapter of this node "
+                           "(line " +
+                               std::to_string(line_with(text, "198.18.1.1")) + ")"));
+    // A peer's DPDK adapter needs its port (its own configuration says it), not our [dpdk].
+    text = replaced(base_config, R"(ifname = "veth2", address = "198.18.1.2" })",
+                    R"(ifname = "veth2", address = "198.18.1.2", transport = "dpdk", )"
+                    R"(port = "net_af_packet0,iface=veth2" })");
+    const ConfigResult peer = parse(text);
+    EXPECT_TRUE(peer.errors.empty()) << listed(peer);
+    // [dpdk] without a DPDK adapter here: valid, with a warning.
+    const ConfigResult unused = parse(std::string(base_config) + std::string(eal_section));
+    ASSERT_TRUE(unused.settings.has_value()) << listed(unused);
+    EXPECT_TRUE(std::any_of(unused.warnings.begin(), unused.warnings.end(),
+                            [](const std::string& warning) {
+                                return warning.find("[dpdk] at line 17 is not used") !=
+                                       std::string::npos;
+                            }))
+        << listed(unused);
+}
+
 // ---- several errors, syntax errors, garbage ----------------------------------------------------
 
 TEST(ConfigTest, ReportsEveryErrorSortedByLine) {
@@ -1008,7 +1163,9 @@ path = "/dev/loop0"
     EXPECT_TRUE(has_error(result, 14, "adapter network \"net_x\" is not a [[network]] name"));
     EXPECT_TRUE(has_error(result, 14, "address \"198.18.1.999\" is not an IPv4 address"));
     EXPECT_TRUE(has_error(result, 16, "[[node]] id 1 is listed twice (first at line 12)"));
-    EXPECT_TRUE(has_error(result, 18, "transport \"dpdk\" is not available in this build"));
+    EXPECT_TRUE(has_error(result, 18,
+                          HB_HAVE_DPDK ? "adapter transport \"dpdk\" needs port"
+                                       : "transport \"dpdk\" is not available in this build"));
     EXPECT_EQ(result.errors.size(), HB_HAVE_LIBURING ? 8U : 9U) << listed(result);
     for (std::size_t i = 1; i < result.errors.size(); ++i) {
         EXPECT_LE(result.errors[i - 1].line, result.errors[i].line) << listed(result);

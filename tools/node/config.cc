@@ -53,6 +53,11 @@ constexpr std::int64_t node_id_max = std::numeric_limits<NodeId>::max();
 constexpr std::size_t networks_max = std::numeric_limits<NetworkIndex>::max();
 constexpr double interval_ms_min = 0.1;
 constexpr double interval_ms_max = 60000;
+// DPDK devargs ("net_af_packet0,iface=eth1,qpairs=1") and EAL arguments are short; a long one is
+// a mistake, and a bound keeps messages readable.
+constexpr std::size_t dpdk_port_max_chars = 256;
+constexpr std::size_t eal_arg_max_chars = 1024;
+constexpr std::size_t eal_args_max = 128;
 
 using Keys = std::initializer_list<std::string_view>;
 
@@ -386,6 +391,8 @@ public:
         read_process(root, settings.process);
         read_netmon(root, settings);
         read_disk(root, settings.disk);
+        read_dpdk(root, settings.dpdk);
+        check_local_dpdk(settings);
         warn_unused_networks(settings.cluster);
 
         ConfigResult result;
@@ -552,7 +559,8 @@ private:
         for (const auto& [key, value] : root) {
             const std::string_view name = key.str();
             if (name == "cluster" || name == "timing" || name == "local" || name == "network" ||
-                name == "node" || name == "process" || name == "netmon" || name == "disk") {
+                name == "node" || name == "process" || name == "netmon" || name == "disk" ||
+                name == "dpdk") {
                 continue;
             }
             if (value.is_table()) {
@@ -883,7 +891,7 @@ private:
         }
         for (const toml::node& item : *array) {
             if (const toml::table* adapter = item.as_table()) {
-                node.adapters.push_back(read_adapter(*adapter));
+                node.adapters.push_back(read_adapter(*adapter, node.id));
             } else {
                 type_error(item, "each of [[node]] adapters", "an inline table");
             }
@@ -891,9 +899,10 @@ private:
         return node;
     }
 
-    AdapterConfig read_adapter(const toml::table& table) {
+    AdapterConfig read_adapter(const toml::table& table, NodeId node_id) {
         AdapterConfig adapter;
-        check_keys(table, {"network", "ifname", "address", "transport"}, "[[node]] adapters");
+        check_keys(table, {"network", "ifname", "address", "transport", "port"},
+                   "[[node]] adapters");
         if (const toml::node* network = table.get("network")) {
             if (auto name = string_of(*network, "adapter network")) {
                 const auto it = network_names_.find(*name);
@@ -922,16 +931,55 @@ private:
         } else {
             missing(table, "adapter address");
         }
-        if (const toml::node* transport = table.get("transport")) {
+        const toml::node* transport = table.get("transport");
+        if (transport != nullptr) {
             if (auto kind = choice(*transport, "adapter transport", {"udp", "dpdk"})) {
                 adapter.transport = static_cast<TransportKind>(*kind);
-                if (adapter.transport == TransportKind::dpdk) {
+                if (adapter.transport == TransportKind::dpdk && !HB_HAVE_DPDK) {
                     error(line_of(*transport),
                           "adapter transport \"dpdk\" is not available in this build");
+                    return adapter;
                 }
             }
         }
+        const toml::node* port = table.get("port");
+        if (adapter.transport == TransportKind::dpdk) {
+            if (port == nullptr) {
+                error(line_of(*transport),
+                      "adapter transport \"dpdk\" needs port (an ethdev name, a PCI address or "
+                      "devargs such as \"net_af_packet0,iface=eth1\")");
+            } else if (auto text = non_empty_string(*port, "adapter port")) {
+                if (check_dpdk_port(*port, *text)) {
+                    adapter.port = std::string(*text);
+                }
+            }
+            // Checked against the local node later, with or without a valid port.
+            dpdk_adapters_.push_back(
+                DpdkAdapterAt{node_id, adapter.port, line_of(*transport),
+                              port == nullptr ? line_of(*transport) : line_of(*port)});
+        } else if (port != nullptr) {
+            error(line_of(*port), "adapter port is only valid with transport = \"dpdk\"");
+        }
         return adapter;
+    }
+
+    // A port or devargs: printable ASCII without blanks (EAL devargs have none), bounded.
+    bool check_dpdk_port(const toml::node& node, std::string_view text) {
+        if (text.size() > dpdk_port_max_chars) {
+            error(line_of(node), "adapter port " + shown(text) + " is longer than " +
+                                     std::to_string(dpdk_port_max_chars) + " characters");
+            return false;
+        }
+        const bool printable = std::all_of(text.begin(), text.end(), [](char c) {
+            return static_cast<unsigned char>(c) > 0x20U && static_cast<unsigned char>(c) < 0x7FU;
+        });
+        if (!printable || text.front() == ',') {
+            error(line_of(node), "adapter port " + shown(text) +
+                                     " is not a DPDK port name or devargs (printable ASCII "
+                                     "without blanks, the name first)");
+            return false;
+        }
+        return true;
     }
 
     // The kernel's own rule for interface names (dev_valid_name), so a bad one fails here and not
@@ -1135,6 +1183,112 @@ private:
         }
     }
 
+    // [dpdk] eal_args: the DPDK EAL's command line, without a program name.
+    void read_dpdk(const toml::table& root, DpdkSettings& dpdk) {
+        const toml::table* table = section(root, "dpdk");
+        if (table == nullptr) {
+            return;
+        }
+        if (!HB_HAVE_DPDK) {
+            error(line_of(*table),
+                  "[dpdk] is not supported by this build: hb was built without libdpdk, so the "
+                  "DPDK transport is not built");
+            return;
+        }
+        dpdk_line_ = line_of(*table);
+        check_keys(*table, {"eal_args"}, "[dpdk]");
+        const toml::node* node = table->get("eal_args");
+        if (node == nullptr) {
+            missing(*table, "[dpdk] eal_args");
+            return;
+        }
+        const toml::array* array = node->as_array();
+        if (array == nullptr) {
+            type_error(*node, "[dpdk] eal_args", "an array of strings");
+            return;
+        }
+        if (array->size() > eal_args_max) {
+            error(line_of(*node), "[dpdk] eal_args holds " + std::to_string(array->size()) +
+                                      " arguments; at most " + std::to_string(eal_args_max));
+            return;
+        }
+        const std::size_t errors_before = errors_.size();
+        std::vector<std::string> args;
+        for (const toml::node& item : *array) {
+            const auto text = non_empty_string(item, "each of [dpdk] eal_args");
+            if (!text) {
+                continue;
+            }
+            const bool control = std::any_of(text->begin(), text->end(), [](char c) {
+                return static_cast<unsigned char>(c) < 0x20U || c == 0x7F;
+            });
+            if (control || text->size() > eal_arg_max_chars) {
+                error(line_of(item),
+                      "[dpdk] eal_args argument " + shown(*text) +
+                          (control ? " holds control characters"
+                                   : " is longer than " + std::to_string(eal_arg_max_chars) +
+                                         " characters"));
+                continue;
+            }
+            args.emplace_back(*text);
+        }
+        if (errors_.size() == errors_before) {
+            dpdk.configured = true;
+            dpdk.eal_args = std::move(args);
+        }
+    }
+
+    // What the local node's DPDK adapters need: [dpdk], one port each, the single-thread runner
+    // (the transport runs inline on the engine thread), and no netmon targets (the prober's raw
+    // sockets go through the kernel, which a DPDK port bypasses).
+    void check_local_dpdk(NodeSettings& settings) {
+        const NodeId local = settings.cluster.local_node;
+        std::map<std::string_view, std::uint32_t> ports;  // port -> line
+        bool any = false;
+        for (const DpdkAdapterAt& at : dpdk_adapters_) {
+            if (at.node != local || local == 0) {
+                continue;
+            }
+            any = true;
+            if (dpdk_line_ == 0) {
+                error(at.transport_line,
+                      "adapter transport \"dpdk\" needs a [dpdk] section with eal_args (the "
+                      "DPDK EAL's arguments, see docs/dpdk.md)");
+            }
+            const auto [it, inserted] = at.port.empty() ? std::pair(ports.end(), true)
+                                                        : ports.try_emplace(at.port, at.port_line);
+            if (!inserted) {
+                error(at.port_line, "adapter port " + shown(at.port) +
+                                        " is used by another adapter of this node (line " +
+                                        std::to_string(it->second) + "): one port per adapter");
+            }
+            if (settings.process.threads == ProcessSettings::Threads::threaded) {
+                error(at.transport_line,
+                      "adapter transport \"dpdk\" runs inline on the engine thread: it needs "
+                      "[process] threads = \"single\"");
+            }
+        }
+        if (!any && dpdk_line_ != 0 && local != 0) {
+            warnings_.push_back("[dpdk] at line " + std::to_string(dpdk_line_) +
+                                " is not used: no adapter of this node has transport = \"dpdk\"");
+        }
+        const NodeConfig* node = settings.cluster.find_node(local);
+        if (node == nullptr) {
+            return;
+        }
+        for (std::size_t a = 0; a < node->adapters.size() && a < settings.netmon_targets.size();
+             ++a) {
+            if (node->adapters[a].transport == TransportKind::dpdk &&
+                !settings.netmon_targets[a].empty()) {
+                warnings_.push_back("[netmon] targets of DPDK adapter " +
+                                    shown(node->adapters[a].ifname) +
+                                    " are not probed: the prober's sockets use the kernel's "
+                                    "interfaces, which the DPDK port bypasses");
+                settings.netmon_targets[a].clear();
+            }
+        }
+    }
+
     // A network that fewer than two nodes are on carries no path: legal, but likely a typo.
     void warn_unused_networks(const ClusterConfig& cluster) {
         if (!errors_.empty()) {
@@ -1159,6 +1313,12 @@ private:
         NetworkIndex index;
         std::uint32_t line;
     };
+    struct DpdkAdapterAt {
+        NodeId node;
+        std::string port;
+        std::uint32_t transport_line;
+        std::uint32_t port_line;
+    };
 
     std::filesystem::path base_dir_;
     std::vector<ConfigError> errors_;
@@ -1167,6 +1327,8 @@ private:
     std::map<NodeId, std::uint32_t> node_ids_;
     std::map<std::string, std::uint32_t, std::less<>> node_names_;
     std::map<std::uint32_t, std::uint32_t> addresses_;  // address -> line
+    std::vector<DpdkAdapterAt> dpdk_adapters_;          // every node's, checked for the local one
+    std::uint32_t dpdk_line_ = 0;                       // [dpdk]'s line, 0 without one
 };
 
 }  // namespace

@@ -41,6 +41,13 @@ struct DiskSettings {
     enum class Io : std::uint8_t { automatic, interrupt, iopoll, sqpoll } io = Io::automatic;
 };
 
+// [dpdk]: the DPDK EAL's arguments (docs/dpdk.md), used when the local node has an adapter with
+// transport = "dpdk". Only a build with DPDK accepts the section.
+struct DpdkSettings {
+    bool configured = false;  // [dpdk] is present
+    std::vector<std::string> eal_args;
+};
+
 struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
@@ -55,6 +62,7 @@ struct NodeSettings {
     policy::NetmonMode netmon_mode = policy::NetmonMode::caa;
     std::vector<std::vector<Ipv4>> netmon_targets;
     DiskSettings disk;
+    DpdkSettings dpdk;
 };
 
 struct ConfigResult {

@@ -8,12 +8,17 @@
 #include <cstdio>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "build_config.hh"
 #include "hb/assert.hh"
 #include "transport/udp/udp_transport.hh"
 #if HB_HAVE_LIBURING
 #include "diskhb/disk_heartbeat.hh"
+#endif
+#if HB_HAVE_DPDK
+#include "transport/dpdk/dpdk_transport.hh"
+#include "transport/dpdk/eal.hh"
 #endif
 
 namespace hb::node {
@@ -26,14 +31,20 @@ std::vector<AdapterHealth> plan_adapter_health(const NodeSettings& settings,
     for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
         const LocalAdapter& local = topology.local_adapters()[l];
         const NetworkConfig& network = cluster.networks[local.network];
+        const AdapterConfig& adapter = local_node->adapters[local.adapter];
         AdapterHealth health{.local = l,
-                             .ifname = local_node->adapters[local.adapter].ifname,
+                             .ifname = adapter.ifname,
                              .network = network.name,
+                             .port = adapter.port,
                              .link_state = network.link_state == LinkStateUse::watch};
         if (local.adapter < settings.netmon_targets.size()) {
             health.netmon_targets = settings.netmon_targets[local.adapter].size();
         }
-        if (health.netmon_targets == 0) {
+        // A DPDK adapter has its port's link only: netmon targets and interface counters are the
+        // kernel's, which the port bypasses (the configuration drops its targets, with a warning).
+        if (adapter.transport == TransportKind::dpdk) {
+            health.netmon_targets = 0;
+        } else if (health.netmon_targets == 0) {
             health.inbound = health.link_state ? AdapterHealth::Inbound::if_operstate_unknown
                                                : AdapterHealth::Inbound::always;
         }
@@ -45,7 +56,7 @@ std::vector<AdapterHealth> plan_adapter_health(const NodeSettings& settings,
 std::string describe(const AdapterHealth& health) {
     std::vector<std::string> sources;
     if (health.link_state) {
-        sources.emplace_back("link state");
+        sources.emplace_back(health.port.empty() ? "link state" : "port link state");
     }
     if (health.netmon_targets != 0) {
         sources.push_back("netmon (" + std::to_string(health.netmon_targets) +
@@ -62,9 +73,16 @@ std::string describe(const AdapterHealth& health) {
                               " reports no carrier state (operstate UNKNOWN) when hbd starts");
             break;
     }
-    // Without link state and targets an adapter always gets rule 3: never without a source.
-    HB_ASSERT(!sources.empty());
-    std::string out = health.ifname + " on " + health.network + ": ";
+    std::string out = health.ifname;
+    if (!health.port.empty()) {
+        out += " (DPDK port " + health.port + ")";
+    }
+    out += " on " + health.network + ": ";
+    if (sources.empty()) {
+        // Without link state and targets a kernel adapter always gets rule 3; a DPDK one cannot.
+        HB_ASSERT(!health.port.empty());
+        return out + "no local health source (link_state = \"ignore\"): only its paths' silence";
+    }
     for (std::size_t i = 0; i < sources.size(); ++i) {
         out += (i == 0 ? "" : ", ") + sources[i];
     }
@@ -75,7 +93,78 @@ Node::Node(NodeSettings settings)
     : settings_(std::move(settings)),
       detector_(policy::DetectorOptions{.adaptive_ceiling = settings_.adaptive_ceiling}) {}
 
-Node::~Node() = default;
+Node::~Node() {
+    // Everything that uses a DPDK port goes before the ports, and the ports before the EAL.
+    pollers_.clear();
+    timing_advisor_.reset();
+    disk_.reset();
+    traffic_watch_.reset();
+    netmon_prober_.reset();
+    port_link_poller_.reset();
+    link_poller_.reset();
+    engine_.reset();
+    transports_.clear();
+#if HB_HAVE_DPDK
+    if (eal_started_) {
+        const std::string runtime_directory = transport::eal::runtime_directory();
+        transport::eal::stop();
+        std::error_code ignored;  // best effort: a leftover directory only holds stale files
+        std::filesystem::remove_all(runtime_directory, ignored);
+    }
+#endif
+}
+
+namespace {
+
+using OpenedTransport = std::variant<std::unique_ptr<Transport>, std::string>;
+
+// A concrete transport's open() result as the engine's seam.
+template <typename Concrete>
+OpenedTransport as_transport(std::variant<std::unique_ptr<Concrete>, std::string> opened) {
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        return std::move(*error);
+    }
+    return std::unique_ptr<Transport>(std::move(std::get<std::unique_ptr<Concrete>>(opened)));
+}
+
+#if HB_HAVE_DPDK
+OpenedTransport open_dpdk(const NodeSettings& settings, const AdapterConfig& adapter,
+                          const NetworkConfig& network, bool& eal_started) {
+    if (!transport::eal::running()) {
+        if (std::string error = transport::eal::start(settings.dpdk.eal_args); !error.empty()) {
+            return "[dpdk] eal_args: " + error;
+        }
+        eal_started = true;
+    }
+    auto opened = transport::DpdkTransport::open(transport::DpdkOptions{
+        .port = adapter.port,
+        .address = adapter.address,
+        .udp_port = network.port,
+        .mode = network.mode,
+        .group = network.group,
+        .ttl = network.ttl,
+    });
+    return as_transport(std::move(opened));
+}
+#else
+OpenedTransport open_dpdk(const NodeSettings&, const AdapterConfig&, const NetworkConfig&, bool&) {
+    return std::string("transport \"dpdk\" is not available in this build");
+}
+#endif
+
+OpenedTransport open_udp(const AdapterConfig& adapter, const NetworkConfig& network) {
+    auto opened = transport::UdpTransport::open(transport::UdpOptions{
+        .ifname = adapter.ifname,
+        .address = adapter.address,
+        .port = network.port,
+        .mode = network.mode,
+        .group = network.group,
+        .ttl = network.ttl,
+    });
+    return as_transport(std::move(opened));
+}
+
+}  // namespace
 
 std::variant<std::unique_ptr<Node>, std::string> Node::create(NodeSettings settings) {
     std::unique_ptr<Node> node{new Node(std::move(settings))};
@@ -86,22 +175,13 @@ std::variant<std::unique_ptr<Node>, std::string> Node::create(NodeSettings setti
     for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
         const AdapterConfig& adapter = local->adapters[topology.local_adapters()[l].adapter];
         const NetworkConfig& network = cluster.networks[adapter.network];
-        if (adapter.transport != TransportKind::udp) {
-            return "adapter " + adapter.ifname + ": transport not available in this build";
-        }
-        auto opened = transport::UdpTransport::open(transport::UdpOptions{
-            .ifname = adapter.ifname,
-            .address = adapter.address,
-            .port = network.port,
-            .mode = network.mode,
-            .group = network.group,
-            .ttl = network.ttl,
-        });
+        auto opened = adapter.transport == TransportKind::dpdk
+                          ? open_dpdk(node->settings_, adapter, network, node->eal_started_)
+                          : open_udp(adapter, network);
         if (auto* error = std::get_if<std::string>(&opened)) {
             return "network " + network.name + ": " + *error;
         }
-        node->transports_.push_back(
-            std::move(std::get<std::unique_ptr<transport::UdpTransport>>(opened)));
+        node->transports_.push_back(std::move(std::get<std::unique_ptr<Transport>>(opened)));
         node->engine_->attach_transport(l, *node->transports_.back());
     }
     return node;
@@ -122,6 +202,31 @@ std::string adopt(std::variant<std::unique_ptr<Poller>, std::string> opened,
 
 }  // namespace
 
+// The DPDK adapters' link, read from their ports as often as the quickest of their networks
+// beats (within 1..100 ms), so a port's carrier loss is reported before silence could be.
+void Node::start_port_link(Nanos now) {
+    const Topology& topology = engine_->topology();
+    const NodeConfig* local_node = topology.config().find_node(topology.local_node());
+    std::vector<policy::PortLinkAdapter> adapters;
+    Nanos period_ns = 100 * nanos_per_ms;
+    for (std::uint32_t l = 0; l < topology.local_adapters().size(); ++l) {
+        const LocalAdapter& local = topology.local_adapters()[l];
+        const NetworkConfig& network = topology.config().networks[local.network];
+        if (local_node->adapters[local.adapter].transport != TransportKind::dpdk ||
+            network.link_state != LinkStateUse::watch) {
+            continue;
+        }
+        adapters.push_back(policy::PortLinkAdapter{.local = l, .transport = transports_[l].get()});
+        period_ns = std::min(period_ns, std::max(nanos_per_ms, network.timing.interval_ns));
+    }
+    if (adapters.empty()) {
+        return;
+    }
+    port_link_poller_ =
+        policy::PortLinkPoller::open(std::move(adapters), detector_, period_ns, now);
+    pollers_.push_back(port_link_poller_.get());
+}
+
 std::string Node::start(Nanos now) {
     if (std::string error = engine_->start(now); !error.empty()) {
         return error;
@@ -132,6 +237,7 @@ std::string Node::start(Nanos now) {
         return error;
     }
     pollers_ = {link_poller_.get()};
+    start_port_link(now);
     // The link poller, the prober and the traffic watch report their own transitions of the same
     // adapters; the detector combines them: down while any says down (docs/netmon.md, Probing).
     std::vector<policy::NetmonAdapter> netmon =

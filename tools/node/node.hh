@@ -13,6 +13,7 @@
 #include "policy/link_poller.hh"
 #include "policy/netmon_prober.hh"
 #include "policy/node_detector.hh"
+#include "policy/port_link_poller.hh"
 #include "policy/timing_advice.hh"
 #include "policy/traffic_watch.hh"
 #include "tools/node/config.hh"
@@ -35,7 +36,10 @@ struct AdapterHealth {
     std::uint32_t local = 0;  // index in Topology::local_adapters()
     std::string ifname;
     std::string network;
-    bool link_state = true;          // rule 1: the link poller's carrier/operstate reports count
+    std::string port;  // a DPDK adapter's port; empty for a kernel socket
+    // Rule 1: the link poller's carrier/operstate reports count, or for a DPDK adapter the
+    // port's own link (PortLinkPoller).
+    bool link_state = true;
     std::size_t netmon_targets = 0;  // rule 2
     Inbound inbound = Inbound::never;
 };
@@ -52,8 +56,11 @@ struct AdapterHealth {
 
 class Node {
 public:
-    // Opens a transport for every local adapter. The message names what failed.
+    // Opens a transport for every local adapter; for DPDK adapters it starts the EAL first, once,
+    // from [dpdk] eal_args. The message names what failed.
     static std::variant<std::unique_ptr<Node>, std::string> create(NodeSettings settings);
+    // Closes the transports; when create() started the EAL, stops it and removes its runtime
+    // directory (its file prefix is this process's own: DPDK lets one primary use it at a time).
     ~Node();
     Node(const Node&) = delete;
     Node& operator=(const Node&) = delete;
@@ -63,14 +70,19 @@ public:
     const policy::NodeDetector& detector() const noexcept { return detector_; }
     const policy::NetmonProber* netmon_prober() const noexcept { return netmon_prober_.get(); }
     const policy::TrafficWatch* traffic_watch() const noexcept { return traffic_watch_.get(); }
+    // Null when no DPDK adapter's link is watched.
+    const policy::PortLinkPoller* port_link_poller() const noexcept {
+        return port_link_poller_.get();
+    }
     // Null without [disk].
     const diskhb::DiskHeartbeat* disk() const noexcept { return disk_.get(); }
     // After start(): each local adapter's health sources, with rule 3 resolved to always or never.
     const std::vector<AdapterHealth>& adapter_health() const noexcept { return health_; }
 
-    // Starts the engine, the link watch of the local adapters and, when netmon.cf gives any
-    // adapter targets, the netmon prober; when any adapter gets rule 3, the traffic watch; with
-    // [disk], the disk heartbeat.
+    // Starts the engine, the link watch of the local adapters (rtnetlink for kernel sockets, the
+    // port's own link for DPDK adapters) and, when netmon.cf gives any adapter targets, the
+    // netmon prober; when any adapter gets rule 3, the traffic watch; with [disk], the disk
+    // heartbeat.
     [[nodiscard]] std::string start(Nanos now);
     // Runs the engine with the runner the settings ask for until `stop` is set.
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
@@ -81,18 +93,21 @@ public:
 private:
     explicit Node(NodeSettings settings);
     [[nodiscard]] std::string start_disk(Nanos now);
+    void start_port_link(Nanos now);
 
     NodeSettings settings_;
     policy::NodeDetector detector_;
     std::vector<std::unique_ptr<Transport>> transports_;
     std::unique_ptr<Engine> engine_;
     std::unique_ptr<policy::LinkPoller> link_poller_;
-    std::unique_ptr<policy::NetmonProber> netmon_prober_;  // null without netmon targets
-    std::unique_ptr<policy::TrafficWatch> traffic_watch_;  // null when no adapter gets rule 3
-    std::unique_ptr<diskhb::DiskHeartbeat> disk_;          // null without [disk]
+    std::unique_ptr<policy::PortLinkPoller> port_link_poller_;  // null without DPDK link watch
+    std::unique_ptr<policy::NetmonProber> netmon_prober_;       // null without netmon targets
+    std::unique_ptr<policy::TrafficWatch> traffic_watch_;       // null when no adapter gets rule 3
+    std::unique_ptr<diskhb::DiskHeartbeat> disk_;               // null without [disk]
     std::vector<AdapterHealth> health_;
     std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
     std::vector<Poller*> pollers_;
+    bool eal_started_ = false;  // create() started the DPDK EAL: the destructor stops it
 };
 
 // Applies real-time priority and memory locking to the calling process/thread. Returns one line

@@ -1,7 +1,13 @@
 #include "transport/dpdk/dpdk_transport.hh"
 
+#include <net/if.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 
 // DPDK's headers come in as system headers (meson: include_type 'system'), so their own
@@ -104,6 +110,16 @@ std::variant<std::unique_ptr<DpdkTransport>, std::string> DpdkTransport::open(
     rte_eth_dev_info info{};
     if (const int result = rte_eth_dev_info_get(port_id, &info); result != 0) {
         return dpdk_error("rte_eth_dev_info_get", options, result);
+    }
+    if (info.if_index != 0) {
+        // A port bound to a kernel interface (net_af_packet, net_tap): link_state() also reads
+        // that interface's flags, through a socket of this network namespace made now.
+        transport->host_ifindex_ = info.if_index;
+        transport->host_socket_fd_ = ::socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+        if (transport->host_socket_fd_ < 0) {
+            return "DPDK port \"" + options.port +
+                   "\": socket for reading its kernel interface's link: " + std::strerror(errno);
+        }
     }
     const int socket =
         rte_eth_dev_socket_id(port_id) < 0 ? SOCKET_ID_ANY : rte_eth_dev_socket_id(port_id);
@@ -216,6 +232,36 @@ DpdkTransport::~DpdkTransport() {
     if (mempool_ != nullptr) {
         rte_mempool_free(mempool_);
     }
+    if (host_socket_fd_ >= 0) {
+        ::close(host_socket_fd_);
+    }
+}
+
+LinkState DpdkTransport::link_state() const noexcept {
+    rte_eth_link link{};
+    if (rte_eth_link_get_nowait(port_id_, &link) != 0) {
+        return LinkState::unknown;  // the driver has no link_update: it cannot tell
+    }
+    if (link.link_status == RTE_ETH_LINK_DOWN) {
+        return LinkState::down;
+    }
+    if (host_ifindex_ == 0) {
+        return LinkState::up;
+    }
+    // Some drivers of ports bound to a kernel interface report the port's own state only (DPDK
+    // 22.11's net_af_packet: up from start to stop, whatever the interface's carrier), so the
+    // interface decides too: up and running (RFC 2863 operstate up), as rtnetlink would say.
+    ifreq request{};
+    request.ifr_ifindex = static_cast<int>(host_ifindex_);
+    if (::ioctl(host_socket_fd_, SIOCGIFNAME, &request) != 0) {
+        return errno == ENODEV ? LinkState::down : LinkState::unknown;  // ENODEV: it is gone
+    }
+    if (::ioctl(host_socket_fd_, SIOCGIFFLAGS, &request) != 0) {
+        return errno == ENODEV ? LinkState::down : LinkState::unknown;
+    }
+    const auto flags = static_cast<unsigned>(static_cast<unsigned short>(request.ifr_flags));
+    const bool running = (flags & IFF_UP) != 0 && (flags & IFF_RUNNING) != 0;
+    return running ? LinkState::up : LinkState::down;
 }
 
 std::uint32_t DpdkTransport::mempool_available() const noexcept {

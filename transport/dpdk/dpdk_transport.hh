@@ -94,6 +94,10 @@ public:
     std::size_t receive(std::span<RxRecord> out) noexcept override;
     std::size_t send(std::span<const TxRecord> batch) noexcept override;
     int wait_fd() const noexcept override { return -1; }
+    // rte_eth_link_get_nowait (polled: no link-state interrupt is armed); for a port bound to a
+    // kernel interface (rte_eth_dev_info.if_index), down too while that interface is not up and
+    // running. Unknown when the driver cannot tell.
+    LinkState link_state() const noexcept override;
     // rx_errors: malformed frames; tx_errors: frames not sent for any reason (beats, ARP, IGMP).
     TransportCounters counters() const noexcept override;
     DpdkCounters dpdk_counters() const noexcept;
@@ -104,6 +108,8 @@ public:
     const NeighbourTable& neighbours() const noexcept { return neighbours_; }
     std::uint32_t mempool_capacity() const noexcept { return mempool_size_; }
     std::uint32_t mempool_available() const noexcept;  // == capacity when nothing is in flight
+    // The kernel interface the port is bound to (its ifindex), 0 for none.
+    std::uint32_t host_ifindex() const noexcept { return host_ifindex_; }
 
 private:
     explicit DpdkTransport(DpdkOptions options);
@@ -123,6 +129,8 @@ private:
     bool port_configured_ = false;
     bool device_probed_ = false;  // open() probed the device: the destructor removes it
     bool ip_checksum_offload_ = false;
+    std::uint32_t host_ifindex_ = 0;
+    int host_socket_fd_ = -1;  // for SIOCGIFFLAGS on the host interface
     frame::MacAddress mac_;
     frame::MacAddress group_mac_;
     std::uint16_t ip_id_ = 0;
