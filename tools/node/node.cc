@@ -97,7 +97,8 @@ Node::~Node() {
     // Everything that uses a DPDK port goes before the ports, and the ports before the EAL.
     pollers_.clear();
     timing_advisor_.reset();
-    disk_.reset();
+    disk_ = nullptr;
+    disk_owner_.reset();
     traffic_watch_.reset();
     netmon_prober_.reset();
     port_link_poller_.reset();
@@ -320,14 +321,17 @@ std::string Node::start_disk(Nanos now) {
     if (settings_.disk.path.empty()) {
         return {};
     }
+    std::unique_ptr<diskhb::DiskHeartbeat> opened;
     if (std::string error =
             adopt(diskhb::DiskHeartbeat::open(settings_.disk.path.native(), engine_->topology(),
                                               detector_, disk_options(settings_.disk), now),
-                  disk_);
+                  opened);
         !error.empty()) {
         return error;
     }
-    pollers_.push_back(disk_.get());
+    disk_ = opened.get();
+    disk_owner_ = std::move(opened);
+    pollers_.push_back(disk_);
     return {};
 }
 

@@ -75,7 +75,7 @@ public:
         return port_link_poller_.get();
     }
     // Null without [disk].
-    const diskhb::DiskHeartbeat* disk() const noexcept { return disk_.get(); }
+    const diskhb::DiskHeartbeat* disk() const noexcept { return disk_; }
     // After start(): each local adapter's health sources, with rule 3 resolved to always or never.
     const std::vector<AdapterHealth>& adapter_health() const noexcept { return health_; }
 
@@ -103,7 +103,9 @@ private:
     std::unique_ptr<policy::PortLinkPoller> port_link_poller_;  // null without DPDK link watch
     std::unique_ptr<policy::NetmonProber> netmon_prober_;       // null without netmon targets
     std::unique_ptr<policy::TrafficWatch> traffic_watch_;       // null when no adapter gets rule 3
-    std::unique_ptr<diskhb::DiskHeartbeat> disk_;               // null without [disk]
+    // Owned as a Poller, so that a build without the disk module needs no complete type.
+    std::unique_ptr<Poller> disk_owner_;  // null without [disk]
+    diskhb::DiskHeartbeat* disk_ = nullptr;
     std::vector<AdapterHealth> health_;
     std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
     std::vector<Poller*> pollers_;
