@@ -1,7 +1,7 @@
 // Three engines over DPDK transports in one process, each on net_ring ports joined by a hub (a
 // thread flooding every frame to the other ports, like an Ethernet hub): ARP resolves, beats flow,
-// nodes come up, and a stopped node is reported down. Unicast and multicast. Timing is real, so
-// only verdicts are asserted.
+// nodes come up, and a stopped node is reported down. Unicast and multicast, inline and in lcore
+// mode (a polling thread per port). Timing is real, so only verdicts are asserted.
 #include <gtest/gtest.h>
 
 #include <optional>
@@ -12,6 +12,7 @@
 #include "tests/dpdk/dpdk_test_support.hh"
 #include "tests/support/engine_thread.hh"
 #include "tests/support/test_cluster.hh"
+#include "transport/dpdk/dpdk_lcore.hh"
 #include "transport/dpdk/dpdk_transport.hh"
 
 namespace hb {
@@ -21,6 +22,11 @@ namespace {
 // share two cores.
 constexpr Timing fast{.interval_ns = 20 * nanos_per_ms, .multiplier = 5, .up_count = 2};
 constexpr std::size_t node_count = 3;
+
+struct Setup {
+    NetworkMode mode = NetworkMode::unicast;
+    bool lcore = false;  // the port polled by a thread of its own, SPSC rings to the engine
+};
 
 // Every frame a port sends reaches every other port once; mbufs are shared (reference counted),
 // not copied, so each returns to its sender's pool when the last receiver frees it.
@@ -76,13 +82,15 @@ ClusterConfig dpdk_config(NodeId local, NetworkMode mode) {
     return config;
 }
 
-// One node: its engine runs on its own thread under the single-thread runner (busy-polling, as
-// the transport has no file descriptor) until stopped. Stopping is a crash: no LEAVING beat. The
-// transport stays open until the test ends, because its mbufs may still sit in others' rings.
+// One node: its engine runs on its own thread under the single-thread runner until stopped
+// (busy-polling inline, as the port has no file descriptor; sleeping on the eventfd in lcore
+// mode). Stopping is a crash: no LEAVING beat. The port stays open until the test ends, because
+// its mbufs may still sit in others' rings.
 class DpdkNode {
 public:
-    DpdkNode(NodeId id, NetworkMode mode, const std::string& port)
-        : config_(dpdk_config(id, mode)), engine_(config_, detector_) {
+    DpdkNode(NodeId id, Setup setup, const std::string& port)
+        : config_(dpdk_config(id, setup.mode)), engine_(config_, detector_) {
+        const NetworkMode mode = setup.mode;
         const AdapterConfig& adapter = config_.find_node(id)->adapters[0];
         const NetworkConfig& network = config_.networks[0];
         auto opened = transport::DpdkTransport::open({.port = port,
@@ -95,7 +103,19 @@ public:
             return;
         }
         transport_ = std::move(std::get<std::unique_ptr<transport::DpdkTransport>>(opened));
-        engine_.attach_transport(0, *transport_);
+        if (setup.lcore) {
+            // Sleeps 20 us when idle: seven threads share two cores here.
+            auto started = transport::DpdkLcoreTransport::start(std::move(transport_),
+                                                                {.idle_sleep_ns = 20'000});
+            if (auto* error = std::get_if<std::string>(&started)) {
+                ADD_FAILURE() << *error;
+                return;
+            }
+            lcore_ = std::move(std::get<std::unique_ptr<transport::DpdkLcoreTransport>>(started));
+            engine_.attach_transport(0, *lcore_);
+        } else {
+            engine_.attach_transport(0, *transport_);
+        }
         HB_ASSERT(engine_.start(monotonic_now()).empty());
         thread_.emplace(engine_, [this](const std::atomic<bool>& stop, const AfterPoll& collect) {
             SingleThreadRunner runner(engine_);
@@ -103,30 +123,39 @@ public:
         });
     }
 
-    bool opened() const { return transport_ != nullptr; }
+    bool opened() const { return transport_ != nullptr || lcore_ != nullptr; }
     void stop() {
         if (thread_) {
             thread_->stop();
+        }
+        if (lcore_) {
+            lcore_->stop();  // the port is idle from here on, its rings can be drained
         }
     }
     bool wait_for(EventKind kind, NodeId node) { return thread_ && thread_->wait_for(kind, node); }
     std::string seen() const { return thread_ ? thread_->describe() : std::string(); }
     const Engine& engine() const { return engine_; }
-    const transport::DpdkTransport& transport() const { return *transport_; }
+    const transport::DpdkTransport& transport() const {
+        return lcore_ ? lcore_->port() : *transport_;
+    }
+    const transport::DpdkLcoreTransport* lcore() const { return lcore_.get(); }
 
 private:
     ClusterConfig config_;
     policy::NodeDetector detector_;
     Engine engine_;
-    std::unique_ptr<transport::DpdkTransport> transport_;
+    std::unique_ptr<transport::DpdkTransport> transport_;   // inline mode
+    std::unique_ptr<transport::DpdkLcoreTransport> lcore_;  // lcore mode: owns the port
     std::optional<test::EngineThread> thread_;  // last: stops before the rest is destroyed
 };
 
-class DpdkEngine : public ::testing::TestWithParam<NetworkMode> {
+class DpdkEngine : public ::testing::TestWithParam<Setup> {
 protected:
     void SetUp() override {
         HB_REQUIRE_EAL();
-        const std::string mode = GetParam() == NetworkMode::multicast ? "m" : "u";
+        const std::string mode =
+            std::string(GetParam().mode == NetworkMode::multicast ? "m" : "u") +
+            (GetParam().lcore ? "l" : "");
         for (std::size_t i = 0; i < node_count; ++i) {
             const std::string suffix = mode + std::to_string(i);
             from_node_[i] = test::make_ring("from" + suffix);
@@ -198,19 +227,28 @@ TEST_P(DpdkEngine, NodesComeUpAndAStoppedOneIsReportedDown) {
     const transport::DpdkCounters counters = alpha.transport().dpdk_counters();
     EXPECT_EQ(counters.rx_malformed_total(), 0U);
     EXPECT_EQ(counters.tx_no_mbuf, 0U);
-    if (GetParam() == NetworkMode::unicast) {
+    if (const transport::DpdkLcoreTransport* lcore = alpha.lcore()) {
+        EXPECT_EQ(lcore->lcore_counters().rx_ring_full, 0U);
+        EXPECT_EQ(lcore->lcore_counters().tx_ring_full, 0U);
+        EXPECT_GT(lcore->lcore_counters().wakeups_sent, 0U);  // the engine slept between beats
+    }
+    if (GetParam().mode == NetworkMode::unicast) {
         EXPECT_GT(counters.arp_requests_sent + counters.arp_requests_answered, 0U);
         EXPECT_TRUE(alpha.transport().neighbours().lookup(test::address_of(3, 0)));
     }
 }
 
-std::string mode_name(const ::testing::TestParamInfo<NetworkMode>& mode) {
-    return mode.param == NetworkMode::multicast ? "multicast" : "unicast";
+std::string setup_name(const ::testing::TestParamInfo<Setup>& setup) {
+    return std::string(setup.param.mode == NetworkMode::multicast ? "multicast" : "unicast") +
+           (setup.param.lcore ? "_lcore" : "_inline");
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, DpdkEngine,
-                         ::testing::Values(NetworkMode::unicast, NetworkMode::multicast),
-                         mode_name);
+                         ::testing::Values(Setup{NetworkMode::unicast, false},
+                                           Setup{NetworkMode::multicast, false},
+                                           Setup{NetworkMode::unicast, true},
+                                           Setup{NetworkMode::multicast, true}),
+                         setup_name);
 
 }  // namespace
 }  // namespace hb

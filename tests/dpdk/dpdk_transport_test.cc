@@ -1,8 +1,6 @@
 // The DPDK transport on net_ring ports: datagrams cross byte for byte, ARP resolves, multicast
 // reaches the group, malformed frames are dropped and counted (never a crash), a full TX ring is
 // counted, nothing allocates on the data path, and open/close cycles return every mbuf.
-#include <rte_malloc.h>
-
 #include <random>
 
 #include "tests/dpdk/dpdk_test_support.hh"
@@ -51,39 +49,22 @@ class DpdkPair : public ::testing::Test {
 protected:
     void SetUp() override {
         HB_REQUIRE_EAL();
-        const std::string suffix = std::to_string(serial_++);
-        a_to_b_ = test::make_ring("ab" + suffix);
-        b_to_a_ = test::make_ring("ba" + suffix);
-        ASSERT_NE(a_to_b_, nullptr);
-        ASSERT_NE(b_to_a_, nullptr);
-        name_a_ = "a" + suffix;
-        name_b_ = "b" + suffix;
-        ASSERT_GE(test::make_ring_port(name_a_, b_to_a_, a_to_b_), 0);
-        ASSERT_GE(test::make_ring_port(name_b_, a_to_b_, b_to_a_), 0);
+        cable_.make(std::to_string(serial_++));
     }
     void TearDown() override {
         if (!test::eal_error().empty()) {
             return;
         }
-        // Frames in flight belong to the sender's pool: free them before any pool goes.
-        if (a_to_b_ != nullptr) {
-            test::drain_ring(a_to_b_);
-            test::drain_ring(b_to_a_);
-        }
+        cable_.drain();
         a_.reset();
         b_.reset();
-        test::remove_ring_port(name_a_);
-        test::remove_ring_port(name_b_);
-        if (a_to_b_ != nullptr) {
-            rte_ring_free(a_to_b_);
-            rte_ring_free(b_to_a_);
-        }
+        cable_.destroy();
     }
     DpdkOptions options_a() const {
-        return {.port = "net_ring_" + name_a_, .address = ip_a, .udp_port = port};
+        return {.port = "net_ring_" + cable_.name_a, .address = ip_a, .udp_port = port};
     }
     DpdkOptions options_b() const {
-        return {.port = "net_ring_" + name_b_, .address = ip_b, .udp_port = port};
+        return {.port = "net_ring_" + cable_.name_b, .address = ip_b, .udp_port = port};
     }
     void open_both(DpdkOptions a, DpdkOptions b) {
         a_ = open_transport(std::move(a));
@@ -98,7 +79,7 @@ protected:
         char* data = rte_pktmbuf_append(mbuf, static_cast<std::uint16_t>(bytes.size()));
         ASSERT_TRUE(data != nullptr || bytes.empty());
         std::copy(bytes.begin(), bytes.end(), reinterpret_cast<std::uint8_t*>(data));
-        ASSERT_EQ(rte_ring_enqueue(a_to_b_, mbuf), 0);
+        ASSERT_EQ(rte_ring_enqueue(cable_.a_to_b, mbuf), 0);
     }
     static rte_mempool* injection_pool() {
         static rte_mempool* pool =
@@ -115,10 +96,7 @@ protected:
     }
 
     static inline int serial_ = 0;
-    rte_ring* a_to_b_ = nullptr;
-    rte_ring* b_to_a_ = nullptr;
-    std::string name_a_;
-    std::string name_b_;
+    test::RingCable cable_;
     std::unique_ptr<DpdkTransport> a_;
     std::unique_ptr<DpdkTransport> b_;
 };
@@ -148,8 +126,8 @@ TEST_F(DpdkPair, UnicastDatagramsCrossWithStaticNeighbours) {
     open_both(a, options_b());
     // Restart a with b's MAC as a static entry: no ARP at all.
     a_.reset();
-    test::remove_ring_port(name_a_);
-    ASSERT_GE(test::make_ring_port(name_a_, b_to_a_, a_to_b_), 0);
+    test::remove_ring_port(cable_.name_a);
+    ASSERT_GE(test::make_ring_port(cable_.name_a, cable_.b_to_a, cable_.a_to_b), 0);
     a.neighbours = {{.address = ip_b, .mac = b_->mac()}};
     a_ = open_transport(a);
     ASSERT_NE(a_, nullptr);
@@ -318,12 +296,12 @@ TEST_F(DpdkPair, RandomFramesNeverCrashAndAreAllAccountedFor) {
 
 TEST_F(DpdkPair, AFullTxRingIsCountedAndFreesItsMbufs) {
     // A short cable: b's receive ring holds 64 frames, the rest must be refused and counted.
-    test::drain_ring(a_to_b_);
+    test::drain_ring(cable_.a_to_b);
     a_.reset();
-    rte_ring* short_ring = test::make_ring("short" + name_a_, 64);
+    rte_ring* short_ring = test::make_ring("short" + cable_.name_a, 64);
     ASSERT_NE(short_ring, nullptr);
-    test::remove_ring_port(name_a_);
-    ASSERT_GE(test::make_ring_port(name_a_, b_to_a_, short_ring), 0);
+    test::remove_ring_port(cable_.name_a);
+    ASSERT_GE(test::make_ring_port(cable_.name_a, cable_.b_to_a, short_ring), 0);
     DpdkOptions a = options_a();
     a.mode = NetworkMode::multicast;
     a.group = group;
@@ -368,14 +346,9 @@ TEST_F(DpdkPair, TheDataPathDoesNotAllocate) {
 // the pool is full again before the transport closes, and that nothing grows across cycles.
 TEST(DpdkTransportLifetime, OpenCloseCyclesLeakNothing) {
     HB_REQUIRE_EAL();
-    rte_ring* loop = test::make_ring("hb_loop");
-    ASSERT_NE(loop, nullptr);
-    rte_malloc_socket_stats baseline{};
-    for (int cycle = 0; cycle < 30; ++cycle) {
-        const std::string name = "loop" + std::to_string(cycle);
-        ASSERT_GE(test::make_ring_port(name, loop, loop), 0);
+    test::loop_port_cycles("loop", 30, [](const std::string& loop_port) {
         {
-            auto transport = open_transport({.port = "net_ring_" + name,
+            auto transport = open_transport({.port = loop_port,
                                              .address = ip_a,
                                              .udp_port = port,
                                              .mode = NetworkMode::multicast,
@@ -393,17 +366,7 @@ TEST(DpdkTransportLifetime, OpenCloseCyclesLeakNothing) {
             // Leave frames in flight: the destructor must take them back before the pool goes.
             EXPECT_EQ(transport->send(batch), batch.size());
         }
-        EXPECT_EQ(rte_ring_count(loop), 0U);
-        test::remove_ring_port(name);
-        rte_malloc_socket_stats stats{};
-        ASSERT_EQ(rte_malloc_get_socket_stats(0, &stats), 0);
-        if (cycle == 1) {
-            baseline = stats;
-        } else if (cycle > 1) {
-            EXPECT_EQ(stats.heap_allocsz_bytes, baseline.heap_allocsz_bytes) << "cycle " << cycle;
-        }
-    }
-    rte_ring_free(loop);
+    });
 }
 
 }  // namespace

@@ -4,7 +4,8 @@ shared regions are memfd memory of its own, so --no-huge works). No network name
 
 A memif link is up only while both ends are connected, so the port link poller reports the
 survivor's adapter down when its peer dies (a point-to-point link loses its carrier with the other
-end): ADAPTER_DOWN, not NODE_DOWN.
+end): ADAPTER_DOWN, not NODE_DOWN. Once in the default inline mode, once with both ports polled
+by threads of their own ([dpdk] mode = "lcore").
 """
 
 from __future__ import annotations
@@ -28,7 +29,8 @@ def hbd_path() -> Path:
                 / "hbd")
 
 
-def config(local: int, socket: Path, prefix: str) -> str:
+def config(local: int, socket: Path, prefix: str, dpdk_mode: str = "") -> str:
+    """dpdk_mode: extra [dpdk] lines (mode, lcore_cpu), none for the default inline mode."""
     role = "server" if local == 1 else "client"
     port = f"net_memif0,role={role},socket={socket}"
     eal_args = ["--no-huge", "-m", "64", "--no-pci", "--no-telemetry",
@@ -43,6 +45,7 @@ def config(local: int, socket: Path, prefix: str) -> str:
                   f'adapters = [ {{ network = "net_m", ifname = "memif{node}", '
                   f'address = "198.18.9.{node}"{transport} }} ]']
     lines += ["[dpdk]", "eal_args = [" + ", ".join(json.dumps(arg) for arg in eal_args) + "]"]
+    lines += dpdk_mode.splitlines()
     return "\n".join(lines) + "\n"
 
 
@@ -52,9 +55,11 @@ class Memif(unittest.TestCase):
         self.processes: dict[int, subprocess.Popen] = {}
         self.prefixes = {node: f"hb_memif_{os.getpid()}_{node}" for node in (1, 2)}
         self.addCleanup(self.clean_up)
+
+    def launch(self, dpdk_modes: dict[int, str]) -> None:
         for node in (1, 2):
             (self.tmp / f"{node}.toml").write_text(
-                config(node, self.tmp / "memif.sock", self.prefixes[node]))
+                config(node, self.tmp / "memif.sock", self.prefixes[node], dpdk_modes[node]))
         self.start(1)
         self.wait_for_server()
         self.start(2)
@@ -115,7 +120,19 @@ class Memif(unittest.TestCase):
         self.fail(f"node {at}: no event {fields} within {timeout} s; events "
                   f"{self.events(at)[since:]}\nstderr:\n{stderr[-2000:]}")
 
+    def polling_threads(self, node: int) -> list[str]:
+        """The CPU lists (Cpus_allowed_list) of node's DPDK polling threads."""
+        cpus = []
+        for task in Path(f"/proc/{self.processes[node].pid}/task").iterdir():
+            if (task / "comm").read_text().strip() == "hb-dpdk-lcore":
+                status = (task / "status").read_text().splitlines()
+                cpus += [line.split()[1] for line in status
+                         if line.startswith("Cpus_allowed_list:")]
+        return cpus
+
     def test_two_processes_heartbeat_over_memif(self) -> None:
+        self.launch({1: "", 2: ""})
+        self.assertEqual(self.polling_threads(1), [], "inline: no polling thread")
         self.wait_for(1, 15, event="NODE_UP", node=2)
         self.wait_for(2, 15, event="NODE_UP", node=1)
         since = len(self.events(1))
@@ -137,6 +154,22 @@ class Memif(unittest.TestCase):
             self.assertEqual(self.processes[node].wait(timeout=10), 0)
             self.assertFalse((Path("/var/run/dpdk") / self.prefixes[node]).exists())
         self.assertFalse(self.server_listens(), "the server's socket is closed")
+
+    def test_lcore_mode_heartbeats_and_stops_cleanly(self) -> None:
+        """Both ends with a polling thread per port ([dpdk] mode = "lcore"), the client's pinned."""
+        self.launch({1: 'mode = "lcore"', 2: 'mode = "lcore"\nlcore_cpu = 1'})
+        self.wait_for(1, 15, event="NODE_UP", node=2)
+        self.wait_for(2, 15, event="NODE_UP", node=1)
+        self.assertEqual(len(self.polling_threads(1)), 1)
+        self.assertEqual(self.polling_threads(2), ["1"], "pinned to lcore_cpu")
+        since = len(self.events(1))
+        self.processes[2].kill()
+        self.processes[2].wait()
+        down = self.wait_for(1, 5, since, event="ADAPTER_DOWN")
+        self.assertIn("link", down["evidence"], down)
+        self.processes[1].send_signal(signal.SIGTERM)
+        self.assertEqual(self.processes[1].wait(timeout=10), 0)
+        self.assertFalse((Path("/var/run/dpdk") / self.prefixes[1]).exists())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -1030,6 +1031,54 @@ TEST(ConfigTest, DpdkAdapterAndEalArguments) {
     EXPECT_TRUE(valid(with_dpdk_adapter("[dpdk]\neal_args = []\n")).dpdk.eal_args.empty());
     // No [dpdk] and no DPDK adapter: nothing configured.
     EXPECT_FALSE(valid(base_config).dpdk.configured);
+    // The mode: inline by default, lcore with or without a CPU for the polling threads.
+    EXPECT_EQ(settings.dpdk.mode, DpdkSettings::Mode::inline_polling);
+    EXPECT_EQ(settings.dpdk.lcore_cpu, -1);
+    EXPECT_EQ(valid(with_dpdk_adapter(std::string(eal_section) + "mode = \"inline\"\n")).dpdk.mode,
+              DpdkSettings::Mode::inline_polling);
+    const NodeSettings lcore =
+        valid(with_dpdk_adapter(std::string(eal_section) + "mode = \"lcore\"\n"));
+    EXPECT_EQ(lcore.dpdk.mode, DpdkSettings::Mode::lcore);
+    EXPECT_EQ(lcore.dpdk.lcore_cpu, -1);
+    const NodeSettings pinned =
+        valid(with_dpdk_adapter(std::string(eal_section) + "mode = \"lcore\"\nlcore_cpu = 1\n"));
+    EXPECT_EQ(pinned.dpdk.mode, DpdkSettings::Mode::lcore);
+    EXPECT_EQ(pinned.dpdk.lcore_cpu, 1);
+}
+
+TEST(ConfigTest, DpdkModeErrorsHaveTheirLines) {
+    if (!HB_HAVE_DPDK) {
+        GTEST_SKIP() << "built without libdpdk: DPDK settings are refused (tested above)";
+    }
+    const auto only = [](const std::string& text, std::string_view at, std::string_view message) {
+        return only_error(parse(text), line_with(text, at), message);
+    };
+    struct Case {
+        std::string_view extra;  // after eal_args in [dpdk]
+        std::string_view at;
+        std::string_view message;
+    };
+    const std::array<Case, 6> cases{{
+        {"mode = \"poll\"\n",
+         "mode = ", "[dpdk] mode must be \"inline\" or \"lcore\", got \"poll\""},
+        {"lcore_cpu = 1\n", "lcore_cpu", "[dpdk] lcore_cpu needs mode = \"lcore\""},
+        {"mode = \"inline\"\nlcore_cpu = 1\n", "lcore_cpu",
+         "[dpdk] lcore_cpu needs mode = \"lcore\""},
+        {"mode = \"lcore\"\nlcore_cpu = -1\n", "lcore_cpu",
+         "[dpdk] lcore_cpu must be in 0..1023, got -1"},
+        {"mode = \"lcore\"\nlcore_cpu = 1024\n", "lcore_cpu",
+         "[dpdk] lcore_cpu must be in 0..1023, got 1024"},
+        {"mode = \"lcore\"\nlcore_cpu = \"1\"\n", "lcore_cpu",
+         "[dpdk] lcore_cpu must be an integer, got string \"1\""},
+    }};
+    const std::string eal(eal_section);
+    for (const Case& c : cases) {
+        const std::string text = with_dpdk_adapter(eal + std::string(c.extra));
+        EXPECT_TRUE(only(text, c.at, c.message)) << c.extra;
+    }
+    const std::string text = with_dpdk_adapter(eal + "modes = \"lcore\"\n");
+    EXPECT_TRUE(has_error(parse(text), line_with(text, "modes ="),
+                          "unknown key \"modes\" in [dpdk] (did you mean \"mode\"?)"));
 }
 
 TEST(ConfigTest, DpdkErrorsHaveTheirLines) {

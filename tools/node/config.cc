@@ -58,6 +58,7 @@ constexpr double interval_ms_max = 60000;
 constexpr std::size_t dpdk_port_max_chars = 256;
 constexpr std::size_t eal_arg_max_chars = 1024;
 constexpr std::size_t eal_args_max = 128;
+constexpr std::int64_t lcore_cpu_max = 1023;  // the last CPU a cpu_set_t can name
 
 using Keys = std::initializer_list<std::string_view>;
 
@@ -1183,7 +1184,23 @@ private:
         }
     }
 
-    // [dpdk] eal_args: the DPDK EAL's command line, without a program name.
+    // [dpdk] mode = "inline" | "lcore", and lcore_cpu (lcore mode only; 0..CPU_SETSIZE - 1).
+    void read_dpdk_mode(const toml::table& table, DpdkSettings& dpdk) {
+        if (const toml::node* mode = table.get("mode")) {
+            if (auto value = choice(*mode, "[dpdk] mode", {"inline", "lcore"})) {
+                dpdk.mode = static_cast<DpdkSettings::Mode>(*value);
+            }
+        }
+        if (const toml::node* cpu = table.get("lcore_cpu")) {
+            if (dpdk.mode != DpdkSettings::Mode::lcore) {
+                error(line_of(*cpu), "[dpdk] lcore_cpu needs mode = \"lcore\"");
+            } else if (auto value = integer_in(*cpu, "[dpdk] lcore_cpu", 0, lcore_cpu_max)) {
+                dpdk.lcore_cpu = static_cast<int>(*value);
+            }
+        }
+    }
+
+    // [dpdk] eal_args: the DPDK EAL's command line, without a program name; mode and lcore_cpu.
     void read_dpdk(const toml::table& root, DpdkSettings& dpdk) {
         const toml::table* table = section(root, "dpdk");
         if (table == nullptr) {
@@ -1196,7 +1213,8 @@ private:
             return;
         }
         dpdk_line_ = line_of(*table);
-        check_keys(*table, {"eal_args"}, "[dpdk]");
+        check_keys(*table, {"eal_args", "mode", "lcore_cpu"}, "[dpdk]");
+        read_dpdk_mode(*table, dpdk);
         const toml::node* node = table->get("eal_args");
         if (node == nullptr) {
             missing(*table, "[dpdk] eal_args");

@@ -46,6 +46,10 @@ struct DiskSettings {
 struct DpdkSettings {
     bool configured = false;  // [dpdk] is present
     std::vector<std::string> eal_args;
+    // "inline": the engine thread polls its ports; "lcore": each port gets a polling thread of its
+    // own that trades records with the engine through SPSC rings (docs/dpdk.md, Lcore mode).
+    enum class Mode : std::uint8_t { inline_polling, lcore } mode = Mode::inline_polling;
+    int lcore_cpu = -1;  // "lcore": the CPU every polling thread is pinned to; -1: not pinned
 };
 
 struct NodeSettings {

@@ -17,6 +17,7 @@
 #include "diskhb/disk_heartbeat.hh"
 #endif
 #if HB_HAVE_DPDK
+#include "transport/dpdk/dpdk_lcore.hh"
 #include "transport/dpdk/dpdk_transport.hh"
 #include "transport/dpdk/eal.hh"
 #endif
@@ -145,7 +146,12 @@ OpenedTransport open_dpdk(const NodeSettings& settings, const AdapterConfig& ada
         .group = network.group,
         .ttl = network.ttl,
     });
-    return as_transport(std::move(opened));
+    if (settings.dpdk.mode != DpdkSettings::Mode::lcore || opened.index() != 0) {
+        return as_transport(std::move(opened));
+    }
+    // The port's polling thread; the engine thread sleeps on its eventfd between beats.
+    return as_transport(transport::DpdkLcoreTransport::start(std::move(std::get<0>(opened)),
+                                                             {.cpu = settings.dpdk.lcore_cpu}));
 }
 #else
 OpenedTransport open_dpdk(const NodeSettings&, const AdapterConfig&, const NetworkConfig&, bool&) {
