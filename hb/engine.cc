@@ -274,6 +274,31 @@ void Engine::send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noe
     counters_.send_failures += count - std::min(sent, count);
 }
 
+void Engine::answer_ping(std::uint32_t local, const wire::Beat& ping,
+                         const RxRecord& record) noexcept {
+    // hbping's PINGs are answered on the heartbeat socket itself, so `hbping -s` checks the live
+    // path (DESIGN §8). The PONG echoes the PING's sequence and send time, and how long it was
+    // held here, so the sender measures the round trip on its own clock.
+    const Nanos now = monotonic_now();
+    wire::Beat pong;
+    fill_beat(pong, local, now, 0);
+    pong.kind = wire::Kind::pong;
+    pong.dst_node = ping.src_node;
+    pong.seq = ++locals_[local].pongs_sent;
+    pong.echo_seq = ping.seq;
+    pong.echo_tx_time_ns = ping.tx_time_ns;
+    pong.echo_hold_ns = saturate_u32(now - record.rx_ns);
+    pong.echo_node = ping.src_node;
+    pong.echo_adapter = ping.src_adapter;
+    TxRecord& reply = pong_record_;
+    reply.dst_address = record.src_address;
+    reply.dst_port = record.src_port;
+    encode_into(pong, reply);
+    const bool sent = locals_[local].transport->send({&reply, 1}) == 1;
+    counters_.pings_answered += sent ? 1 : 0;
+    counters_.send_failures += sent ? 0 : 1;
+}
+
 void Engine::leave(Nanos now, std::uint32_t copies) noexcept {
     for (std::uint32_t c = 0; c < copies; ++c) {
         for (std::uint32_t l = 0; l < locals_.size(); ++l) {
@@ -317,6 +342,10 @@ void Engine::ingest(std::uint32_t local, const RxRecord& record) noexcept {
     if (config_.key && !mac_verify(*config_.key, std::span<const std::uint8_t, wire::beat_size>{
                                                      record.bytes.data(), wire::beat_size})) {
         drop(DropReason::bad_mac);
+        return;
+    }
+    if (beat.kind == wire::Kind::ping) {
+        answer_ping(local, beat, record);
         return;
     }
     if (beat.kind != wire::Kind::beat) {

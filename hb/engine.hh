@@ -53,7 +53,8 @@ struct EngineCounters {
     std::array<std::uint64_t, drop_reason_count> dropped{};
     std::uint64_t beats_accepted = 0;
     std::uint64_t beats_sent = 0;
-    std::uint64_t send_failures = 0;  // beats a transport did not take
+    std::uint64_t send_failures = 0;   // beats (and PONGs) a transport did not take
+    std::uint64_t pings_answered = 0;  // hbping's PINGs, answered with a PONG (DESIGN §8)
     std::uint64_t restarts_seen = 0;
     std::uint64_t local_stalls = 0;  // ticks that came so late the node must have been stalled
     std::uint64_t events_emitted = 0;
@@ -134,6 +135,7 @@ private:
         Nanos interval_ns = 0;
         Nanos hears_us_window_ns = 0;    // how old an echo of ours may be to prove two-way
         std::vector<TxRecord> tx_batch;  // sized at start: one record per path
+        std::uint64_t pongs_sent = 0;    // the sequence of this adapter's PONGs
     };
     struct PeerRuntime {
         std::uint32_t incarnation = 0;
@@ -142,6 +144,7 @@ private:
 
     void emit(const Event& event) noexcept override;
     void send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noexcept;
+    void answer_ping(std::uint32_t local, const wire::Beat& ping, const RxRecord& record) noexcept;
     void fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now, std::uint16_t flags) const;
     void set_echo(wire::Beat& beat, PathIndex path, Nanos now) const noexcept;
     static void clear_echo(wire::Beat& beat) noexcept;
@@ -166,6 +169,7 @@ private:
 
     TimerWheel wheel_;
     std::vector<LocalRuntime> locals_;
+    TxRecord pong_record_;  // the one PONG in flight: answered and sent inside ingest()
     std::vector<Transport*> transports_;
     std::vector<PathRuntime> paths_;
     std::vector<PeerRuntime> peers_;

@@ -301,6 +301,7 @@ TEST_F(EngineDrops, EachReasonIsCountedSeparately) {
     beat.kind = wire::Kind::probe;
     engine().ingest(0, record_of(beat));
     EXPECT_EQ(dropped(DropReason::unsupported_kind), 1U);
+    EXPECT_EQ(engine().counters().pings_answered, 0U);
 
     beat = valid_beat();
     beat.src_node = 1;
@@ -334,6 +335,47 @@ TEST_F(EngineDrops, EachReasonIsCountedSeparately) {
 
     EXPECT_EQ(engine().counters().dropped_total(), 14U);
     EXPECT_TRUE(cluster_->events_of(1, EventKind::node_restarted, 2).empty());
+}
+
+TEST_F(EngineDrops, APingIsAnsweredWithAPongOnTheSameAdapterAndOnlyWithAValidMac) {
+    // hbping, at an address of its own on network 0 (DESIGN §8: hbd answers on its heartbeat
+    // socket, so the live path is what hbping tests).
+    test::FakeTransport hbping(cluster_->network(0), *Ipv4::parse("198.18.1.99"), 40000);
+    cluster_->network(0).attach(hbping);
+    wire::Beat ping;
+    ping.kind = wire::Kind::ping;
+    ping.cluster_id = 7;
+    ping.src_node = 0xFFFFFFFF;
+    ping.incarnation = 5;
+    ping.seq = 42;
+    ping.tx_time_ns = 123'456'789;
+    ping.multiplier = 1;
+    ping.interval_us = 1000;
+    RxRecord record = record_of(ping);
+    record.src_address = hbping.address();
+    record.src_port = hbping.port();
+
+    engine().ingest(0, record_of(ping, /*sign=*/false));  // from node 2's address, unsigned
+    EXPECT_EQ(dropped(DropReason::bad_mac), 1U);
+    engine().ingest(0, record);
+    EXPECT_EQ(engine().counters().pings_answered, 1U);
+    EXPECT_EQ(engine().counters().dropped_total(), 1U) << "a PING is not an unsupported kind";
+
+    std::array<RxRecord, 4> got{};
+    ASSERT_EQ(hbping.receive(got), 1U) << "one PONG, to the PING's source address and port";
+    ASSERT_EQ(got[0].length, wire::beat_size);
+    const std::span<const std::uint8_t, wire::beat_size> bytes{got[0].bytes.data(),
+                                                               wire::beat_size};
+    EXPECT_TRUE(mac_verify(test_key(), bytes)) << "signed with the cluster key";
+    wire::Beat pong;
+    ASSERT_EQ(wire::decode(bytes, pong), wire::DecodeError::none);
+    EXPECT_EQ(pong.kind, wire::Kind::pong);
+    EXPECT_EQ(pong.src_node, 1U);
+    EXPECT_EQ(pong.dst_node, ping.src_node);
+    EXPECT_EQ(pong.echo_seq, 42U);
+    EXPECT_EQ(pong.echo_tx_time_ns, ping.tx_time_ns);
+    EXPECT_EQ(pong.echo_node, ping.src_node);
+    cluster_->network(0).detach(hbping);
 }
 
 TEST_F(EngineDrops, ReplayedAndDuplicatedBeatsAreDroppedAndCounted) {

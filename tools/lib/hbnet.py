@@ -122,6 +122,19 @@ def hbdisk_path() -> Path:
     return Path(os.environ.get("HBDISK") or REPO_ROOT / "build" / "tools" / "hbdisk")
 
 
+def hbping_path() -> Path:
+    """hbping: $HBPING, else this checkout's build."""
+    return Path(os.environ.get("HBPING") or REPO_ROOT / "build" / "tools" / "hbping")
+
+
+def hbping_problem() -> str | None:
+    """Why hbping cannot be run (None when it can): tests that need it skip with this."""
+    path = hbping_path()
+    if not os.access(path, os.X_OK):
+        return f"hbping not found or not executable at {path} (build it, or set HBPING)"
+    return None
+
+
 def disk_problem() -> str | None:
     """Why a lab cannot have a shared disk (None when it can): disk tests skip with it."""
     path = hbdisk_path()
