@@ -175,6 +175,23 @@ TEST_F(DpdkPair, ArpResolvesAndIsAnswered) {
     EXPECT_EQ(b_->dpdk_counters().arp_requests_sent, 0U);
 }
 
+TEST_F(DpdkPair, ResolveNeighbourAsksWithoutDroppingAnything) {
+    open_both(options_a(), options_b());
+    EXPECT_FALSE(a_->resolve_neighbour(ip_b));  // a request goes out, flushed at once
+    EXPECT_FALSE(a_->resolve_neighbour(ip_b));  // not again before the retry interval
+    EXPECT_EQ(a_->dpdk_counters().arp_requests_sent, 1U);
+    EXPECT_EQ(a_->dpdk_counters().tx_unknown_neighbour, 0U);  // no datagram was lost to it
+    std::array<RxRecord, 4> received{};
+    EXPECT_EQ(receive_some(*b_, received, 1), 0U);  // b answers
+    EXPECT_EQ(receive_some(*a_, received, 1), 0U);  // a learns b
+    EXPECT_TRUE(a_->resolve_neighbour(ip_b));
+    EXPECT_EQ(a_->dpdk_counters().arp_requests_sent, 1U);
+    const std::array<TxRecord, 1> beat{beat_to(ip_b, 7)};
+    ASSERT_EQ(a_->send(beat), 1U);  // the first datagram goes out
+    ASSERT_EQ(receive_some(*b_, received, 1), 1U);
+    EXPECT_EQ(received[0].bytes[0], 7);
+}
+
 TEST_F(DpdkPair, MulticastReachesTheGroupAndJoinsWithIgmp) {
     DpdkOptions a = options_a();
     DpdkOptions b = options_b();

@@ -2,6 +2,7 @@
 // reordering), the verdict, the reports, option validation and the PING/PONG messages.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <array>
 #include <string>
 #include <vector>
@@ -197,8 +198,8 @@ TEST(Report, JsonStringsAreEscaped) {
 
 // --- options --------------------------------------------------------------------------------
 
-std::string error_of(const RawArguments& raw) {
-    const auto result = validate(raw);
+std::string error_of(const RawArguments& raw, bool with_dpdk = dpdk_built) {
+    const auto result = validate(raw, with_dpdk);
     return std::holds_alternative<std::string>(result) ? std::get<std::string>(result) : "";
 }
 
@@ -322,9 +323,104 @@ TEST(Options, RolesAndExclusions) {
     group.address = "227.1.1.1";
     group.caa_group = "";
     EXPECT_NE(error_of(group).find("-a and --caa-group exclude each other"), std::string::npos);
-    RawArguments dpdk = sender();
-    dpdk.transport = "dpdk";
-    EXPECT_EQ(error_of(dpdk), "--transport dpdk: hbping has no DPDK path yet");
+}
+
+// A valid DPDK sender's arguments; the DPDK rules are checked as a build with DPDK would, and
+// the refusal as a build without it would, whatever this build is.
+RawArguments dpdk_sender() {
+    RawArguments raw = sender();
+    raw.transport = "dpdk";
+    raw.dpdk_port = "net_af_packet0,iface=eth1";
+    raw.source = "198.18.1.1";
+    raw.address = "198.18.1.2";
+    return raw;
+}
+
+TEST(Options, DpdkInABuildWithoutIt) {
+    EXPECT_EQ(error_of(dpdk_sender(), false),
+              "--transport dpdk: this build has no DPDK transport (libdpdk was not found when it "
+              "was configured)");
+    RawArguments raw = sender();
+    raw.transport = "dpdk";
+    EXPECT_NE(error_of(raw, false).find("this build has no DPDK transport"), std::string::npos);
+}
+
+TEST(Options, DpdkGoodValues) {
+    RawArguments raw = dpdk_sender();
+    raw.size = "128";
+    raw.eal_args = "  --no-huge -m 32\t--file-prefix=x ";
+    const auto result = validate(raw, true);
+    ASSERT_TRUE(std::holds_alternative<Options>(result)) << std::get<std::string>(result);
+    const Options& options = std::get<Options>(result);
+    EXPECT_EQ(options.path, Path::dpdk);
+    EXPECT_EQ(options.dpdk_port, "net_af_packet0,iface=eth1");
+    EXPECT_EQ(options.source, Ipv4::parse("198.18.1.1"));
+    EXPECT_EQ(options.size_bytes, 128U);
+    EXPECT_EQ(options.eal_args,
+              (std::vector<std::string>{"--no-huge", "-m", "32", "--file-prefix=x"}));
+    raw.eal_args.reset();  // the defaults are filled in at run time
+    EXPECT_TRUE(std::get<Options>(validate(raw, true)).eal_args.empty());
+    // A receiver, and the kernel path's default.
+    raw.sender = false;
+    raw.receiver = true;
+    raw.address = "227.1.1.1";
+    EXPECT_TRUE(std::holds_alternative<Options>(validate(raw, true)));
+    EXPECT_EQ(std::get<Options>(validate(sender(), true)).path, Path::udp);
+}
+
+TEST(Options, DpdkDefaultEalArguments) {
+    const std::vector<std::string> args = default_eal_args(4242);
+    EXPECT_NE(std::find(args.begin(), args.end(), "--no-huge"), args.end());
+    EXPECT_NE(std::find(args.begin(), args.end(), "--file-prefix=hbping_4242"), args.end());
+    EXPECT_NE(default_eal_args(1), args);  // one prefix per process
+}
+
+TEST(Options, DpdkBadValuesAreNamed) {
+    const std::vector<
+        std::pair<std::string, std::pair<std::optional<std::string> RawArguments::*, std::string>>>
+        cases{
+            {"--port: expected a DPDK port", {&RawArguments::dpdk_port, ""}},
+            {"--port: expected a DPDK port", {&RawArguments::dpdk_port, "4098"}},
+            {"--port: expected a DPDK port", {&RawArguments::dpdk_port, "net_af_packet0, iface=x"}},
+            {"--source: expected the DPDK port's unicast IPv4 address",
+             {&RawArguments::source, "198.18.1"}},
+            {"--source: expected the DPDK port's unicast IPv4 address",
+             {&RawArguments::source, "227.1.1.1"}},
+            {"--source: expected the DPDK port's unicast IPv4 address",
+             {&RawArguments::source, "0.0.0.0"}},
+            {"--eal-args: expected EAL arguments", {&RawArguments::eal_args, " "}},
+        };
+    for (const auto& [message, change] : cases) {
+        RawArguments raw = dpdk_sender();
+        raw.*change.first = change.second;
+        const std::string error = error_of(raw, true);
+        EXPECT_EQ(error.rfind(message, 0), 0U) << error;
+        EXPECT_NE(error.find("got \"" + change.second + "\""), std::string::npos) << error;
+    }
+}
+
+TEST(Options, DpdkRules) {
+    RawArguments raw = dpdk_sender();
+    raw.dpdk_port.reset();
+    EXPECT_EQ(error_of(raw, true).rfind("--transport dpdk needs --port DEVARGS", 0), 0U);
+    raw = dpdk_sender();
+    raw.source.reset();
+    EXPECT_EQ(error_of(raw, true).rfind("--transport dpdk needs --source ADDR", 0), 0U);
+    raw = dpdk_sender();
+    raw.interface = "eth1";
+    EXPECT_EQ(error_of(raw, true).rfind("-I names a kernel interface", 0), 0U);
+    raw = dpdk_sender();
+    raw.size = "129";
+    EXPECT_EQ(error_of(raw, true),
+              "--size 129: the DPDK path carries datagrams of at most 128 bytes (the transport's "
+              "record size)");
+    // The DPDK options without --transport dpdk.
+    for (const auto field :
+         {&RawArguments::dpdk_port, &RawArguments::source, &RawArguments::eal_args}) {
+        raw = sender();
+        raw.*field = "x";
+        EXPECT_NE(error_of(raw, true).find("applies to --transport dpdk"), std::string::npos);
+    }
 }
 
 TEST(Options, CaaGroup) {

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -26,15 +27,14 @@ RUN_TIMEOUT_S = 60
 READY_TIMEOUT_S = 10
 
 
-def hbping_path() -> Path:
-    return Path(os.environ.get("HBPING") or hbnet.REPO_ROOT / "build" / "tools" / "hbping")
+DPDK_PORT = "net_af_packet0,iface=eth1"
 
 
-def hbping_problem() -> str | None:
-    path = hbping_path()
-    if not path.is_file() or not os.access(path, os.X_OK):
-        return f"hbping not found at {path} (build it, or set HBPING)"
-    return None
+def hbping_has_dpdk() -> bool:
+    """Whether this hbping was built with the DPDK transport (its refusal says so otherwise)."""
+    result = subprocess.run([str(hbnet.hbping_path()), "-s", "--transport", "dpdk"],
+                            capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
+    return "this build has no DPDK transport" not in result.stderr
 
 
 class HbpingTestCase(unittest.TestCase):
@@ -56,7 +56,7 @@ class HbpingTestCase(unittest.TestCase):
 
     def hbping(self, host: hbnet.Host, *args: str) -> subprocess.CompletedProcess:
         """Runs hbping to completion in host; stdout and stderr as text."""
-        result = host.run([str(hbping_path()), *args], timeout=RUN_TIMEOUT_S)
+        result = host.run([str(hbnet.hbping_path()), *args], timeout=RUN_TIMEOUT_S)
         return subprocess.CompletedProcess(result.args, result.returncode,
                                            result.stdout.decode(errors="replace"),
                                            result.stderr.decode(errors="replace"))
@@ -66,7 +66,7 @@ class HbpingTestCase(unittest.TestCase):
         self._logs += 1
         log = self.lab.tmp / f"receiver{self._logs}.log"
         with open(log, "wb") as output:
-            process = self.lab.spawn(host, [str(hbping_path()), "-r", *args],
+            process = self.lab.spawn(host, [str(hbnet.hbping_path()), "-r", *args],
                                      stdout=output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + READY_TIMEOUT_S
         while "istening on" not in log.read_text(errors="replace"):
@@ -89,6 +89,14 @@ class HbpingTestCase(unittest.TestCase):
         self.assertEqual(result.returncode, status,
                          f"{' '.join(result.args)}\nstdout:\n{result.stdout}\n"
                          f"stderr:\n{result.stderr}")
+
+    def assert_five_answered_by_peer(self, result: subprocess.CompletedProcess,
+                                     size: int) -> None:
+        """A sender's `-c 5` run that 198.18.1.2 answered in full, with its replies' TTL 64."""
+        self.assert_exit(result, 0)
+        self.assertIn("from 198.18.1.2: 5 packets transmitted, 5 packets received, "
+                      "0.0% packet loss", result.stdout)
+        self.assertRegex(result.stdout, rf"{size} bytes from 198\.18\.1\.2: seqno=5 ttl=64 ")
 
 
 class Multicast(HbpingTestCase):
@@ -141,10 +149,7 @@ class Unicast(HbpingTestCase):
         # No -I: the sender takes the interface of its route toward the peer, as mping does.
         result = self.hbping(hosts["sender"], "-s", "-a", "198.18.1.2", "-c", "5", "-i", "0.05",
                              "--size", "1400")
-        self.assert_exit(result, 0)
-        self.assertIn("from 198.18.1.2: 5 packets transmitted, 5 packets received, "
-                      "0.0% packet loss", result.stdout)
-        self.assertRegex(result.stdout, r"1400 bytes from 198\.18\.1\.2: seqno=5 ttl=64 ")
+        self.assert_five_answered_by_peer(result, 1400)
         status, output = self.stop_receiver(receiver)
         self.assertEqual(status, 0, output)
         self.assertIn("Replying to mping from 198.18.1.1 bytes=1400 seqno=5 ttl=1", output)
@@ -349,7 +354,7 @@ class BadArguments(HbpingTestCase):
                                        'got "198.18.1.256"'),
         (["-s", "--max-loss", "150"], '--max-loss: expected a percentage from 0 to 100, '
                                       'got "150"'),
-        (["-s", "--transport", "dpdk"], "--transport dpdk: hbping has no DPDK path yet"),
+        (["-s", "--port", "net_af_packet0,iface=eth1"], "--port applies to --transport dpdk"),
         (["-s", "--transport", "raw"], '--transport: expected udp or dpdk, got "raw"'),
         (["-s", "--caa-group=300.1.1.1"], '--caa-group: expected a node\'s unicast IPv4 '
                                           'address, got "300.1.1.1"'),
@@ -376,6 +381,26 @@ class BadArguments(HbpingTestCase):
         short_key.write_bytes(b"0123456789")
         cases = self.CASES + [(["-s", "--key-file", str(short_key), "-I", "eth1"],
                                "holds 10 bytes; a key file needs at least 16")]
+        # What --transport dpdk says about its own options depends on the build.
+        no_dpdk = "--transport dpdk: this build has no DPDK transport"
+        with_dpdk = hbping_has_dpdk()
+        dpdk = ["-s", "--transport", "dpdk"]
+        port = ["--port", DPDK_PORT]
+        cases += [
+            (dpdk + ["--source", "198.18.1.1"],
+             "--transport dpdk needs --port DEVARGS" if with_dpdk else no_dpdk),
+            (dpdk + port, "--transport dpdk needs --source ADDR" if with_dpdk else no_dpdk),
+            (dpdk + ["--port", "4098", "--source", "198.18.1.1"],
+             '--port: expected a DPDK port' if with_dpdk else no_dpdk),
+            (dpdk + port + ["--source", "227.1.1.1"],
+             '--source: expected the DPDK port\'s unicast IPv4 address, got "227.1.1.1"'
+             if with_dpdk else no_dpdk),
+            (dpdk + port + ["--source", "198.18.1.1", "--size", "1400"],
+             "--size 1400: the DPDK path carries datagrams of at most 128 bytes"
+             if with_dpdk else no_dpdk),
+            (dpdk + port + ["--source", "198.18.1.1", "-I", "eth1"],
+             "-I names a kernel interface" if with_dpdk else no_dpdk),
+        ]
         for args, message in cases:
             with self.subTest(args=args):
                 result = self.hbping(hosts["alone"], *args)
@@ -391,7 +416,7 @@ class BadArguments(HbpingTestCase):
         self.assertIn("Address already in use", result.stderr)
 
     def test_help_is_a_manual(self) -> None:
-        result = subprocess.run([str(hbping_path()), "--help"], capture_output=True, text=True,
+        result = subprocess.run([str(hbnet.hbping_path()), "--help"], capture_output=True, text=True,
                                 timeout=RUN_TIMEOUT_S)
         self.assertEqual(result.returncode, 0)
         for section in ("NAME", "SYNOPSIS", "DESCRIPTION", "OPTIONS", "EXIT STATUS", "EXAMPLES"):
@@ -399,20 +424,111 @@ class BadArguments(HbpingTestCase):
 
 
 class Dpdk(HbpingTestCase):
+    """hbping --transport dpdk on net_af_packet over a veth against kernel-UDP hbping (and the
+    reverse). The DPDK side's veth keeps no IPv4 address: the port owns it (docs/dpdk.md), so the
+    kernel there neither answers ARP for it nor sends "port unreachable" for the replies."""
 
-    def test_dpdk_over_af_packet_against_kernel_receiver(self) -> None:
-        """The issue's DPDK acceptance test, once the DPDK transport exists: hbping -s over
-        net_af_packet on a veth against a kernel-UDP hbping -r."""
-        result = subprocess.run([str(hbping_path()), "-s", "--transport", "dpdk"],
-                                capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
-        if result.returncode == 2 and "hbping has no DPDK path yet" in result.stderr:
-            self.skipTest("hbping has no DPDK path yet")
-        self.fail("hbping accepts --transport dpdk: replace this skip with the net_af_packet "
-                  f"test (exit {result.returncode}: {result.stderr.strip()})")
+    def setUp(self) -> None:
+        super().setUp()
+        if not hbping_has_dpdk():
+            self.skipTest("this hbping was built without the DPDK transport (libdpdk not found)")
+        self.runtime_dirs = self.dpdk_runtime_dirs()
+        self.addCleanup(self.remove_runtime_dirs)
+
+    @staticmethod
+    def dpdk_runtime_dirs() -> set[Path]:
+        root = Path("/var/run/dpdk")
+        return set(root.glob("hbping_*")) if root.is_dir() else set()
+
+    def remove_runtime_dirs(self) -> None:
+        """hbping removes its EAL runtime directory when it exits normally; a killed one cannot."""
+        for path in self.dpdk_runtime_dirs() - self.runtime_dirs:
+            shutil.rmtree(path, ignore_errors=True)
+
+    def assert_no_runtime_dir_left(self) -> None:
+        self.assertEqual(self.dpdk_runtime_dirs() - self.runtime_dirs, set())
+
+    def dpdk_host(self, host: hbnet.Host) -> list[str]:
+        """The DPDK port on host's eth1, whose address the port takes over."""
+        address = host.ip("-4", "-o", "address", "show", "dev", "eth1").stdout.decode()
+        source = re.search(r"inet (\S+)/", address).group(1)
+        host.ip("address", "flush", "dev", "eth1")
+        return ["--transport", "dpdk", "--port", DPDK_PORT, "--source", source]
+
+    def skip_unless_eal_runs(self, result: subprocess.CompletedProcess) -> None:
+        if result.returncode == 2 and "--eal-args: " in result.stderr:
+            self.skipTest("the DPDK EAL cannot start here: " + result.stderr.strip())
+
+    def dpdk_sender(self, target: str, receivers: int) -> None:
+        hosts = self.one_switch("sender", *(f"rx{n}" for n in range(1, receivers + 1)))
+        listen = ["-a", target] if receivers == 1 and target != "227.1.1.1" else ["-I", "eth1"]
+        started = [self.start_receiver(hosts[f"rx{n}"], *listen, "-c", "5")
+                   for n in range(1, receivers + 1)]
+        result = self.hbping(hosts["sender"], "-s", *self.dpdk_host(hosts["sender"]),
+                             "-a", target, "-c", "5", "-i", "0.05", "--json")
+        self.skip_unless_eal_runs(result)
+        self.assert_exit(result, 0)
+        document = json.loads(result.stdout)  # nothing of the EAL's on stdout
+        self.assertEqual((document["target"], document["interface"], document["source"],
+                          document["transmitted"], document["size"], document["exit_status"]),
+                         (target, DPDK_PORT, "198.18.1.1", 5, 112, 0), document)
+        self.assertEqual(document["send_errors"], 0, document)
+        by_address = {entry["address"]: entry for entry in document["responders"]}
+        self.assertEqual(set(by_address), {f"198.18.1.{n}" for n in range(2, receivers + 2)})
+        for entry in by_address.values():
+            self.assertEqual((entry["received"], entry["loss_percent"], entry["duplicates"]),
+                             (5, 0, 0), entry)
+            self.assertGreater(entry["rtt_ms"]["min"], 0)
+        for receiver in started:
+            process, log = receiver
+            self.assertEqual(process.wait(timeout=10), 0, log.read_text())
+            output = log.read_text()
+            for seq in range(1, 6):
+                # The kernel saw the DPDK port's TTL (1, -t's default): real IPv4 headers.
+                self.assertIn(f"Replying to mping from 198.18.1.1 bytes=112 seqno={seq} ttl=1\n",
+                              output)
+        self.assert_no_runtime_dir_left()
+
+    def test_dpdk_sender_unicast_against_kernel_receiver(self) -> None:
+        self.dpdk_sender("198.18.1.2", 1)
+
+    def test_dpdk_sender_multicast_against_two_kernel_receivers(self) -> None:
+        self.dpdk_sender("227.1.1.1", 2)
+
+    def test_dpdk_receiver_against_kernel_sender(self) -> None:
+        """Unicast and on a group (joined by IGMP and the group MAC); the DPDK side cannot tell
+        the TTL a ping came with and says ttl=?."""
+        hosts = self.one_switch("sender", "peer")
+        dpdk = self.dpdk_host(hosts["peer"])
+        for target in ("198.18.1.2", "227.1.1.1"):
+            with self.subTest(target=target):
+                receiver = self.start_receiver(hosts["peer"], *dpdk, "-a", target, "-v")
+                result = self.hbping(hosts["sender"], "-s", "-I", "eth1", "-a", target,
+                                     "-c", "5", "-i", "0.05")
+                self.assert_five_answered_by_peer(result, 112)
+                status, output = self.stop_receiver(receiver)
+                self.assertEqual(status, 0, output)
+                self.assertIn(f"(hb wire v1, DPDK port {DPDK_PORT})", output)
+                for seq in range(1, 6):
+                    self.assertIn(f"Replying to mping from 198.18.1.1 bytes=112 seqno={seq} "
+                                  "ttl=?\n", output)
+                self.assertIn("5 mpings answered", output)
+        self.assert_no_runtime_dir_left()
+
+    def test_wrong_port_exits_2(self) -> None:
+        """A port the EAL cannot probe is a set-up error, like a missing interface: exit 2, the
+        message naming the port."""
+        hosts = self.one_switch("alone")
+        result = self.hbping(hosts["alone"], "-s", "--transport", "dpdk", "--source",
+                             "198.18.1.1", "--port", "net_af_packet0,iface=nosuch0", "-c", "1")
+        self.skip_unless_eal_runs(result)
+        self.assert_exit(result, 2)
+        self.assertIn("--port net_af_packet0,iface=nosuch0: ", result.stderr)
+        self.assert_no_runtime_dir_left()
 
 
 if __name__ == "__main__":
-    if hbping_problem() is not None:
-        print(f"SKIP: {hbping_problem()}")
+    if hbnet.hbping_problem() is not None:
+        print(f"SKIP: {hbnet.hbping_problem()}")
         sys.exit(netns_support.SKIP_EXIT_CODE)
     netns_support.main(needs_hbd=False)

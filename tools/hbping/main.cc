@@ -1,8 +1,8 @@
 // hbping: proves that hb's heartbeats can flow, as AIX's mping does for CAA. `-r` answers PINGs,
 // `-s` sends them and reports loss, duplicates, reordering and round-trip statistics per
 // responder. docs/hbping.md is the manual.
-#include <poll.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 #include <CLI/CLI.hpp>
@@ -12,14 +12,19 @@
 #include <cstdio>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "build_config.hh"
+#include "tools/hbping/endpoint.hh"
 #include "tools/hbping/messages.hh"
 #include "tools/hbping/options.hh"
 #include "tools/hbping/ping_socket.hh"
 #include "tools/hbping/stats.hh"
+#if HB_HAVE_DPDK
+#include "tools/hbping/dpdk_endpoint.hh"
+#endif
 
 namespace {
 
@@ -45,7 +50,8 @@ SYNOPSIS
               [-w DEADLINE] [--key-file FILE] [--cluster-id ID] [--json]
     hbping -s [-v] [-a ADDR | --caa-group[=ADDR]] [-I IFACE] [-p PORT] [-t TTL] [-c COUNT]
               [-i INTERVAL] [-w DEADLINE] [--size BYTES] [--max-loss PCT]
-              [--key-file FILE] [--cluster-id ID] [--json] [--transport udp|dpdk]
+              [--key-file FILE] [--cluster-id ID] [--json]
+    hbping -r|-s --transport dpdk --port DEVARGS --source ADDR [--eal-args="ARGS"] [...]
 
 DESCRIPTION
     hbping is hb's mping. Start "hbping -r" on one or more nodes, then "hbping -s" on another:
@@ -87,7 +93,17 @@ OPTIONS
                     are unauthenticated, and a signed reply counts as a key mismatch
     --cluster-id ID cluster id carried by the messages (default 0); others are ignored
     --json          print one JSON document at the end instead of the text report
-    --transport T   udp (default, the kernel's) or dpdk (not in this build)
+    --transport T   udp (default, the kernel's) or dpdk: a DPDK port instead of a socket
+                    (only in builds with libdpdk; root). With dpdk:
+    --port DEVARGS  the DPDK port: devargs such as net_af_packet0,iface=eth1 (probed), an
+                    ethdev name, or a PCI address the EAL probed (see --eal-args)
+    --source ADDR   the port's own IPv4 address (required: DPDK cannot read a kernel
+                    interface's; leave the kernel interface under the port without it)
+    --eal-args="ARGS"
+                    the EAL's arguments, space separated (default: --no-huge -m 64 --no-pci
+                    --no-telemetry --log-level=lib.eal:error --file-prefix=hbping_PID)
+                    The DPDK path sends at most 128-byte datagrams (--size 112..128), and
+                    shows ttl=? (its records do not carry the received TTL); -I does not apply
     -h, --help      this text
 
 EXIT STATUS
@@ -104,6 +120,8 @@ EXAMPLES
     hbping -s -I eth1 --caa-group=198.18.1.1 --key-file /etc/hb/cluster.key -w 10
     hbping -s -a 198.18.2.2 -t 2 -c 3       cross one router
     hbping -s -a 198.18.1.2 -c 1000 -i 0.001 --json | jq .responders
+    hbping -s -a 198.18.1.2 -c 5 --transport dpdk --port net_af_packet0,iface=eth1 \
+           --source 198.18.1.1                        the same from a DPDK port (root)
 )";
 
 // The signal that asked hbping to stop, 0 until then. SIGINT and SIGTERM stay blocked except
@@ -167,17 +185,6 @@ std::uint32_t random_incarnation() {
     return value;
 }
 
-// Waits until a socket is readable or `until` (monotonic) passes; true when one is readable.
-bool wait_readable(std::span<pollfd> fds, Nanos until) {
-    const Nanos left = std::max<Nanos>(until - hb::monotonic_now(), 0);
-    const timespec timeout{static_cast<time_t>(left / nanos_per_s),
-                           static_cast<long>(left % nanos_per_s)};
-    for (pollfd& fd : fds) {
-        fd.revents = 0;
-    }
-    return ppoll(fds.data(), fds.size(), &timeout, &wait_mask) > 0;
-}
-
 std::string ttl_text(int ttl) {
     return ttl < 0 ? std::string("?") : std::to_string(ttl);
 }
@@ -190,7 +197,10 @@ struct Resolved {
 
 std::variant<Resolved, std::string> resolve(const ping::Options& options) {
     std::variant<ping::Interface, std::string> found;
-    if (!options.interface.empty()) {
+    if (options.path == ping::Path::dpdk) {
+        // The port and its --source address stand for the interface.
+        found = ping::Interface{options.dpdk_port, *options.source};
+    } else if (!options.interface.empty()) {
         found = ping::interface_named(options.interface);
     } else if (options.caa_group && !options.caa_base) {
         found = ping::interface_toward(ping::caa_group_of(Ipv4{0}));
@@ -214,9 +224,61 @@ std::variant<Resolved, std::string> resolve(const ping::Options& options) {
     return resolved;
 }
 
-std::string banner() {
-    return fmt::format("hbping version {} (hb wire v{}, kernel UDP)", HB_VERSION,
-                       static_cast<unsigned>(hb::wire::version));
+std::string banner(const ping::Options& options) {
+    return fmt::format("hbping version {} (hb wire v{}, {})", HB_VERSION,
+                       static_cast<unsigned>(hb::wire::version),
+                       options.path == ping::Path::dpdk ? "DPDK port " + options.dpdk_port
+                                                        : std::string("kernel UDP"));
+}
+
+// The sockets, or the DPDK port, for a role: a receiver listens on the interface's address and
+// port and, for a group, on the group; a sender uses an ephemeral port (the DPDK port has one
+// UDP port only: -p's, from which the sender's pings go and to which the replies come).
+std::variant<std::unique_ptr<ping::Endpoint>, std::string> open_endpoint(
+    const ping::Options& options, const Resolved& where) {
+    const bool receiver = options.role == ping::Role::receiver;
+    const bool join = receiver && where.address.is_multicast();
+    if (options.path == ping::Path::dpdk) {
+#if HB_HAVE_DPDK
+        auto opened = ping::DpdkEndpoint::open(
+            ping::DpdkSpec{.eal_args = options.eal_args.empty() ? ping::default_eal_args(getpid())
+                                                                : options.eal_args,
+                           .port = options.dpdk_port,
+                           .address = where.interface.address,
+                           .udp_port = options.port,
+                           .ttl = options.ttl,
+                           .group = join ? std::optional<Ipv4>(where.address) : std::nullopt});
+        if (auto* error = std::get_if<std::string>(&opened)) {
+            return *error;
+        }
+        return std::unique_ptr<ping::Endpoint>(
+            std::move(std::get<std::unique_ptr<ping::DpdkEndpoint>>(opened)));
+#else
+        return std::string("--transport dpdk: this build has no DPDK transport");  // unreachable
+#endif
+    }
+    std::vector<ping::Socket> sockets;
+    ping::SocketSpec spec{.interface = where.interface,
+                          .bind_address = where.interface.address,
+                          .port = receiver ? options.port : std::uint16_t{0},
+                          .ttl = options.ttl};
+    auto opened = ping::open_socket(spec);
+    if (auto* error = std::get_if<std::string>(&opened)) {
+        return *error;
+    }
+    sockets.push_back(std::move(std::get<ping::Socket>(opened)));
+    if (join) {
+        spec.bind_address = where.address;
+        spec.share_port = true;  // several receivers of one group may share a host
+        spec.join_group = where.address;
+        opened = ping::open_socket(spec);
+        if (auto* error = std::get_if<std::string>(&opened)) {
+            return *error;
+        }
+        sockets.push_back(std::move(std::get<ping::Socket>(opened)));
+    }
+    return std::unique_ptr<ping::Endpoint>(
+        std::make_unique<ping::SocketEndpoint>(std::move(sockets)));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -238,33 +300,14 @@ int run_receiver(const ping::Options& options, const Resolved& where, const ping
                                        where.address.to_string(), where.interface.name,
                                        where.interface.address.to_string()));
     }
-    std::vector<ping::Socket> sockets;
-    ping::SocketSpec spec{.interface = where.interface,
-                          .bind_address = where.interface.address,
-                          .port = options.port,
-                          .ttl = options.ttl};
-    auto opened = ping::open_socket(spec);
+    auto opened = open_endpoint(options, where);
     if (auto* error = std::get_if<std::string>(&opened)) {
         return usage_error(*error);
     }
-    sockets.push_back(std::move(std::get<ping::Socket>(opened)));
-    if (group) {
-        spec.bind_address = where.address;
-        spec.share_port = true;  // several receivers of one group may share a host
-        spec.join_group = where.address;
-        opened = ping::open_socket(spec);
-        if (auto* error = std::get_if<std::string>(&opened)) {
-            return usage_error(*error);
-        }
-        sockets.push_back(std::move(std::get<ping::Socket>(opened)));
-    }
-    std::vector<pollfd> fds;
-    for (const ping::Socket& socket : sockets) {
-        fds.push_back(pollfd{socket.fd(), POLLIN, 0});
-    }
+    ping::Endpoint& endpoint = *std::get<std::unique_ptr<ping::Endpoint>>(opened);
 
     const Output out{options.json ? (options.verbose ? stderr : nullptr) : stdout, options.verbose};
-    out.line("{}", banner());
+    out.line("{}", banner(options));
     const std::string group_part =
         group ? fmt::format("{}/{} and ", where.address.to_string(), options.port) : "";
     out.line("Listening on {}{}/{} ({}), {}:", group_part, where.interface.address.to_string(),
@@ -286,75 +329,71 @@ int run_receiver(const ping::Options& options, const Resolved& where, const ping
                hb::monotonic_now() >= end;
     };
     while (!done()) {
-        if (!wait_readable(fds, std::min(end, hb::monotonic_now() + nanos_per_s))) {
+        if (!endpoint.wait(std::min(end, hb::monotonic_now() + nanos_per_s), wait_mask)) {
             continue;
         }
-        for (const ping::Socket& socket : sockets) {
-            while (!done()) {
-                const std::optional<ping::Datagram> datagram = ping::receive(socket, rx);
-                if (!datagram) {
-                    break;
+        while (!done()) {
+            const std::optional<ping::Datagram> datagram = endpoint.receive(rx);
+            if (!datagram) {
+                break;
+            }
+            const Nanos rx_ns = hb::monotonic_now();
+            const std::string from = datagram->src_address.to_string();
+            if (datagram->length > rx.size()) {
+                ++counts.ignored;
+                if (options.verbose) {
+                    out.line("ignored a datagram from {}: longer than {} bytes", from,
+                             endpoint.max_datagram());
                 }
-                const Nanos rx_ns = hb::monotonic_now();
-                const std::string from = datagram->src_address.to_string();
-                if (datagram->length > rx.size()) {
+                continue;
+            }
+            const std::span<const std::uint8_t> bytes(rx.data(), datagram->length);
+            const ping::Checked checked = ping::check_message(self, bytes, hb::wire::Kind::ping);
+            const std::uint64_t seq = checked.beat.seq;
+            switch (checked.check) {
+                case ping::Check::malformed:
                     ++counts.ignored;
                     if (options.verbose) {
-                        out.line("ignored {} bytes from {}: too long", datagram->length, from);
+                        out.line("ignored {} bytes from {}: {}", datagram->length, from,
+                                 hb::wire::to_string(checked.decode_error));
                     }
                     continue;
-                }
-                const std::span<const std::uint8_t> bytes(rx.data(), datagram->length);
-                const ping::Checked checked =
-                    ping::check_message(self, bytes, hb::wire::Kind::ping);
-                const std::uint64_t seq = checked.beat.seq;
-                switch (checked.check) {
-                    case ping::Check::malformed:
-                        ++counts.ignored;
-                        if (options.verbose) {
-                            out.line("ignored {} bytes from {}: {}", datagram->length, from,
-                                     hb::wire::to_string(checked.decode_error));
-                        }
-                        continue;
-                    case ping::Check::other_kind:
-                        ++counts.ignored;
-                        if (options.verbose) {
-                            out.line("ignored a message of kind {} from {}: not a ping",
-                                     static_cast<unsigned>(checked.beat.kind), from);
-                        }
-                        continue;
-                    case ping::Check::other_cluster:
-                        ++counts.other_cluster;
-                        if (options.verbose) {
-                            out.line("ignored mping from {} of cluster {} (--cluster-id is {})",
-                                     from, checked.beat.cluster_id, self.cluster_id);
-                        }
-                        continue;
-                    case ping::Check::bad_mac:
-                        // Answered all the same (signed with our key, or not at all), so that
-                        // the sender learns of the mismatch instead of seeing plain loss.
-                        ++counts.bad_mac;
-                        out.line("Bad MAC on mping from {} bytes={} seqno={}: {}", from,
-                                 datagram->length, seq,
-                                 self.key ? "its cluster key differs from --key-file"
-                                          : "it is signed, and no --key-file was given");
-                        break;
-                    case ping::Check::ok:
-                        ++counts.answered;
-                        break;
-                }
-                const std::span<std::uint8_t> reply(tx.data(), datagram->length);
-                ping::build_pong(self, ++pong_seq, checked.beat, hb::monotonic_now() - rx_ns,
-                                 reply);
-                if (!ping::send_to(sockets.front(), datagram->src_address, datagram->src_port,
-                                   reply)) {
-                    ++counts.send_errors;
-                    out.line("cannot reply to {}: {}", from, std::strerror(errno));
-                }
-                if (checked.check == ping::Check::ok) {
-                    out.line("Replying to mping from {} bytes={} seqno={} ttl={}", from,
-                             datagram->length, seq, ttl_text(datagram->ttl));
-                }
+                case ping::Check::other_kind:
+                    ++counts.ignored;
+                    if (options.verbose) {
+                        out.line("ignored a message of kind {} from {}: not a ping",
+                                 static_cast<unsigned>(checked.beat.kind), from);
+                    }
+                    continue;
+                case ping::Check::other_cluster:
+                    ++counts.other_cluster;
+                    if (options.verbose) {
+                        out.line("ignored mping from {} of cluster {} (--cluster-id is {})", from,
+                                 checked.beat.cluster_id, self.cluster_id);
+                    }
+                    continue;
+                case ping::Check::bad_mac:
+                    // Answered all the same (signed with our key, or not at all), so that
+                    // the sender learns of the mismatch instead of seeing plain loss.
+                    ++counts.bad_mac;
+                    out.line("Bad MAC on mping from {} bytes={} seqno={}: {}", from,
+                             datagram->length, seq,
+                             self.key ? "its cluster key differs from --key-file"
+                                      : "it is signed, and no --key-file was given");
+                    break;
+                case ping::Check::ok:
+                    ++counts.answered;
+                    break;
+            }
+            const std::span<std::uint8_t> reply(tx.data(), datagram->length);
+            ping::build_pong(self, ++pong_seq, checked.beat, hb::monotonic_now() - rx_ns, reply);
+            if (!endpoint.send_to(datagram->src_address, datagram->src_port, reply)) {
+                ++counts.send_errors;
+                out.line("cannot reply to {}: {}", from, std::strerror(errno));
+            }
+            if (checked.check == ping::Check::ok) {
+                out.line("Replying to mping from {} bytes={} seqno={} ttl={}", from,
+                         datagram->length, seq, ttl_text(datagram->ttl));
             }
         }
     }
@@ -387,11 +426,11 @@ int run_receiver(const ping::Options& options, const Resolved& where, const ping
 class Sender {
 public:
     Sender(const ping::Options& options, const Resolved& where, const ping::Identity& self,
-           ping::Socket socket)
+           std::unique_ptr<ping::Endpoint> endpoint)
         : options_(options),
           where_(where),
           self_(self),
-          socket_(std::move(socket)),
+          endpoint_(std::move(endpoint)),
           out_{options.json ? (options.verbose ? stderr : nullptr) : stdout, options.verbose},
           rx_(receive_buffer_bytes),
           tx_(options.size_bytes) {
@@ -412,12 +451,13 @@ public:
     }
 
     int run() {
-        out_.line("{}", banner());
+        out_.line("{}", banner(options_));
         out_.line(
             "mpinging {}/{} from {} ({}) with ttl={}, {} bytes, every {} s, {}:", report_.target,
             options_.port, report_.source, report_.interface, options_.ttl, options_.size_bytes,
             report_.interval_s, self_.key ? "authenticated" : "unauthenticated");
         out_.line("");
+        endpoint_->prepare(where_.address, hb::monotonic_now() + linger_min_ns);
         const Nanos start = hb::monotonic_now();
         const Nanos end = options_.deadline_ns ? start + *options_.deadline_ns
                                                : std::numeric_limits<Nanos>::max();
@@ -426,7 +466,6 @@ public:
         Nanos next_send = start;
         Nanos linger_end = end;
         bool sending = true;
-        std::array<pollfd, 1> fds{pollfd{socket_.fd(), POLLIN, 0}};
         while (!stop_requested()) {
             const Nanos now = hb::monotonic_now();
             if (now >= end || (!sending && (now >= linger_end || all_answered()))) {
@@ -441,7 +480,7 @@ public:
                     linger_end = std::min(end, now + linger);
                 }
             }
-            if (wait_readable(fds, std::min(sending ? next_send : linger_end, end))) {
+            if (endpoint_->wait(std::min(sending ? next_send : linger_end, end), wait_mask)) {
                 drain();
             }
         }
@@ -475,7 +514,7 @@ private:
         ping::build_ping(self_, seq, tx_ns, options_.interval_ns, tx_);
         tx_times_.push_back(tx_ns);
         ++report_.transmitted;
-        if (!ping::send_to(socket_, where_.address, options_.port, tx_)) {
+        if (!endpoint_->send_to(where_.address, options_.port, tx_)) {
             ++report_.send_errors;
             if (options_.verbose) {
                 out_.line("cannot send seqno={}: {}", seq, std::strerror(errno));
@@ -484,7 +523,7 @@ private:
     }
 
     void drain() {
-        while (const std::optional<ping::Datagram> datagram = ping::receive(socket_, rx_)) {
+        while (const std::optional<ping::Datagram> datagram = endpoint_->receive(rx_)) {
             handle(*datagram, hb::monotonic_now());
         }
     }
@@ -558,7 +597,7 @@ private:
     const ping::Options& options_;
     const Resolved& where_;
     const ping::Identity& self_;
-    ping::Socket socket_;
+    std::unique_ptr<ping::Endpoint> endpoint_;
     Output out_;
     std::vector<std::uint8_t> rx_;
     std::vector<std::uint8_t> tx_;
@@ -567,14 +606,12 @@ private:
 };
 
 int run_sender(const ping::Options& options, const Resolved& where, const ping::Identity& self) {
-    auto opened = ping::open_socket(ping::SocketSpec{.interface = where.interface,
-                                                     .bind_address = where.interface.address,
-                                                     .port = 0,
-                                                     .ttl = options.ttl});
+    auto opened = open_endpoint(options, where);
     if (auto* error = std::get_if<std::string>(&opened)) {
         return usage_error(*error);
     }
-    Sender sender(options, where, self, std::move(std::get<ping::Socket>(opened)));
+    Sender sender(options, where, self,
+                  std::move(std::get<std::unique_ptr<ping::Endpoint>>(opened)));
     return sender.run();
 }
 
@@ -596,7 +633,7 @@ int main(int argc, char** argv) {
         std::string text;
         CLI::Option* option = nullptr;
     };
-    std::array<Valued, 13> valued{{
+    std::array<Valued, 16> valued{{
         {"-a", &raw.address, {}},
         {"--caa-group", &raw.caa_group, {}},
         {"-c", &raw.count, {}},
@@ -610,6 +647,9 @@ int main(int argc, char** argv) {
         {"--key-file", &raw.key_file, {}},
         {"--max-loss", &raw.max_loss, {}},
         {"--cluster-id", &raw.cluster_id, {}},
+        {"--port", &raw.dpdk_port, {}},
+        {"--source", &raw.source, {}},
+        {"--eal-args", &raw.eal_args, {}},
     }};
     for (Valued& entry : valued) {
         entry.option = app.add_option(entry.name, entry.text);

@@ -3,11 +3,17 @@
 
 #include <net/if.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <limits>
+#include <sstream>
+
+#include "build_config.hh"
 
 namespace hb::ping {
+
+const bool dpdk_built = HB_HAVE_DPDK != 0;
 
 namespace {
 
@@ -48,7 +54,81 @@ bool valid_interface_name(std::string_view name) {
     return true;
 }
 
+// Devargs or a port name: printable, no spaces, and not a bare number (that is -p's UDP port).
+bool valid_dpdk_port(std::string_view port) {
+    if (port.empty() || parse_unsigned(port)) {
+        return false;
+    }
+    return std::all_of(port.begin(), port.end(), [](char c) {
+        return static_cast<unsigned char>(c) > ' ' && static_cast<unsigned char>(c) < 0x7F;
+    });
+}
+
+// The checks of --transport dpdk's options, and their absence otherwise; empty when all pass.
+std::string check_dpdk(const RawArguments& raw, Options& options) {
+    if (options.path != Path::dpdk) {
+        if (raw.dpdk_port) {
+            return "--port applies to --transport dpdk (the UDP port is -p)";
+        }
+        if (raw.source) {
+            return "--source applies to --transport dpdk (with udp, -I picks the address)";
+        }
+        if (raw.eal_args) {
+            return "--eal-args applies to --transport dpdk";
+        }
+        return {};
+    }
+    if (!raw.dpdk_port) {
+        return "--transport dpdk needs --port DEVARGS (a DPDK port, e.g. "
+               "net_af_packet0,iface=eth1)";
+    }
+    if (!valid_dpdk_port(*raw.dpdk_port)) {
+        return refused("--port",
+                       "a DPDK port: devargs such as net_af_packet0,iface=eth1, an ethdev name or "
+                       "a PCI address (the UDP port is -p)",
+                       *raw.dpdk_port);
+    }
+    options.dpdk_port = *raw.dpdk_port;
+    if (!raw.source) {
+        return "--transport dpdk needs --source ADDR: the port's own IPv4 address (DPDK cannot "
+               "read a kernel interface's)";
+    }
+    const std::optional<Ipv4> source = Ipv4::parse(*raw.source);
+    if (!source || source->is_unspecified() || source->is_multicast() ||
+        source->value == 0xFFFFFFFFU) {
+        return refused("--source", "the DPDK port's unicast IPv4 address", *raw.source);
+    }
+    options.source = source;
+    if (raw.interface) {
+        return "-I names a kernel interface: --transport dpdk takes --port and --source instead";
+    }
+    if (options.size_bytes > wire::max_datagram) {
+        return "--size " + *raw.size + ": the DPDK path carries datagrams of at most " +
+               std::to_string(wire::max_datagram) + " bytes (the transport's record size)";
+    }
+    if (raw.eal_args) {
+        std::istringstream words(*raw.eal_args);
+        for (std::string word; words >> word;) {
+            options.eal_args.push_back(word);
+        }
+        if (options.eal_args.empty()) {
+            return refused("--eal-args", "EAL arguments separated by spaces", *raw.eal_args);
+        }
+    }
+    return {};
+}
+
 }  // namespace
+
+std::vector<std::string> default_eal_args(long pid) {
+    return {"--no-huge",
+            "-m",
+            "64",
+            "--no-pci",
+            "--no-telemetry",
+            "--log-level=lib.eal:error",
+            "--file-prefix=hbping_" + std::to_string(pid)};
+}
 
 std::optional<std::uint64_t> parse_unsigned(std::string_view text) noexcept {
     std::uint64_t value = 0;
@@ -72,7 +152,7 @@ std::optional<double> parse_decimal(std::string_view text) noexcept {
     return value;
 }
 
-std::variant<Options, std::string> validate(const RawArguments& raw) {
+std::variant<Options, std::string> validate(const RawArguments& raw, bool with_dpdk) {
     Options options;
     if (raw.receiver == raw.sender) {
         return std::string(raw.receiver ? "-r and -s exclude each other: run one receiver (-r) "
@@ -85,10 +165,15 @@ std::variant<Options, std::string> validate(const RawArguments& raw) {
     options.ttl = raw.receiver ? default_receiver_ttl : default_sender_ttl;
 
     if (raw.transport && *raw.transport != "udp") {
-        if (*raw.transport == "dpdk") {
-            return std::string("--transport dpdk: hbping has no DPDK path yet");
+        if (*raw.transport != "dpdk") {
+            return refused("--transport", "udp or dpdk", *raw.transport);
         }
-        return refused("--transport", "udp or dpdk", *raw.transport);
+        if (!with_dpdk) {
+            return std::string(
+                "--transport dpdk: this build has no DPDK transport (libdpdk was "
+                "not found when it was configured)");
+        }
+        options.path = Path::dpdk;
     }
     if (raw.address && raw.caa_group) {
         return std::string("-a and --caa-group exclude each other: give one group");
@@ -185,6 +270,9 @@ std::variant<Options, std::string> validate(const RawArguments& raw) {
             return refused("--cluster-id", "an integer 0..18446744073709551615", *raw.cluster_id);
         }
         options.cluster_id = *id;
+    }
+    if (std::string problem = check_dpdk(raw, options); !problem.empty()) {
+        return problem;
     }
     return options;
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 #include "hb/clock.hh"
 #include "hb/model.hh"
@@ -27,6 +28,10 @@ inline constexpr std::size_t min_size_bytes = wire::beat_size;
 inline constexpr std::size_t max_size_bytes = 65507;  // largest IPv4 UDP payload
 
 enum class Role : std::uint8_t { receiver, sender };
+enum class Path : std::uint8_t { udp, dpdk };  // --transport
+
+// Whether this build has the DPDK transport (libdpdk found at meson setup).
+extern const bool dpdk_built;
 
 // The option values as typed, before any check. Flags are booleans; absent values are nullopt.
 struct RawArguments {
@@ -47,6 +52,9 @@ struct RawArguments {
     std::optional<std::string> key_file;    // --key-file
     std::optional<std::string> max_loss;    // --max-loss (percent)
     std::optional<std::string> cluster_id;  // --cluster-id
+    std::optional<std::string> dpdk_port;   // --port (DPDK devargs; the UDP port is -p)
+    std::optional<std::string> source;      // --source (the DPDK port's address)
+    std::optional<std::string> eal_args;    // --eal-args
 };
 
 struct Options {
@@ -68,10 +76,22 @@ struct Options {
     std::string key_file;  // empty: unauthenticated
     double max_loss_percent = 100.0;
     std::uint64_t cluster_id = 0;
+    Path path = Path::udp;
+    // --transport dpdk only: the port, its address, and the EAL's arguments (empty: the
+    // defaults, default_eal_args).
+    std::string dpdk_port;
+    std::optional<Ipv4> source;
+    std::vector<std::string> eal_args;
 };
 
+// The EAL arguments when --eal-args is not given: no hugepages, no PCI scan (vdev ports such as
+// net_af_packet; a PCI port needs --eal-args with -a ADDRESS), a file prefix of this process's.
+[[nodiscard]] std::vector<std::string> default_eal_args(long pid);
+
 // Checks every value; returns the options, or the first problem as "OPTION: ..." naming the value.
-[[nodiscard]] std::variant<Options, std::string> validate(const RawArguments& raw);
+// `with_dpdk`: whether --transport dpdk can be served (the tests check both builds' rules).
+[[nodiscard]] std::variant<Options, std::string> validate(const RawArguments& raw,
+                                                          bool with_dpdk = dpdk_built);
 
 // CAA's default group: 228.0.0.0 ORed with the low 24 bits of a node's address.
 [[nodiscard]] constexpr Ipv4 caa_group_of(Ipv4 address) noexcept {

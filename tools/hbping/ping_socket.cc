@@ -8,10 +8,12 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstring>
 
+#include "tools/hbping/options.hh"
 #include "transport/udp/udp_transport.hh"
 
 namespace hb::ping {
@@ -201,6 +203,42 @@ bool send_to(const Socket& socket, Ipv4 address, std::uint16_t port,
     const ssize_t sent = sendto(socket.fd(), bytes.data(), bytes.size(), 0,
                                 reinterpret_cast<const sockaddr*>(&remote), sizeof remote);
     return sent == static_cast<ssize_t>(bytes.size());
+}
+
+SocketEndpoint::SocketEndpoint(std::vector<Socket> sockets) : sockets_(std::move(sockets)) {
+    for (const Socket& socket : sockets_) {
+        fds_.push_back(pollfd{socket.fd(), POLLIN, 0});
+    }
+}
+
+std::optional<Datagram> SocketEndpoint::receive(std::span<std::uint8_t> buffer) noexcept {
+    for (std::size_t tried = 0; tried < sockets_.size(); ++tried) {
+        const Socket& socket = sockets_[next_];
+        next_ = (next_ + 1) % sockets_.size();  // no socket can starve the others
+        if (std::optional<Datagram> datagram = ping::receive(socket, buffer)) {
+            return datagram;
+        }
+    }
+    return std::nullopt;
+}
+
+bool SocketEndpoint::send_to(Ipv4 address, std::uint16_t port,
+                             std::span<const std::uint8_t> bytes) noexcept {
+    return ping::send_to(sockets_.front(), address, port, bytes);
+}
+
+bool SocketEndpoint::wait(Nanos until, const sigset_t& wait_mask) {
+    const Nanos left = std::max<Nanos>(until - monotonic_now(), 0);
+    const timespec timeout{static_cast<time_t>(left / nanos_per_s),
+                           static_cast<long>(left % nanos_per_s)};
+    for (pollfd& fd : fds_) {
+        fd.revents = 0;
+    }
+    return ppoll(fds_.data(), fds_.size(), &timeout, &wait_mask) > 0;
+}
+
+std::size_t SocketEndpoint::max_datagram() const noexcept {
+    return max_size_bytes;
 }
 
 }  // namespace hb::ping

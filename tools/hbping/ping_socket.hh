@@ -4,13 +4,17 @@
 // with (IP_RECVTTL) and datagrams up to 64 KiB for --size.
 #pragma once
 
+#include <poll.h>
+
 #include <cstdint>
 #include <optional>
 #include <span>
 #include <string>
 #include <variant>
+#include <vector>
 
 #include "hb/model.hh"
+#include "tools/hbping/endpoint.hh"
 
 namespace hb::ping {
 
@@ -56,13 +60,6 @@ struct SocketSpec {
 // A blocking socket, set up as described above; the error names the call and the interface.
 [[nodiscard]] std::variant<Socket, std::string> open_socket(const SocketSpec& spec);
 
-struct Datagram {
-    Ipv4 src_address;
-    std::uint16_t src_port = 0;
-    std::size_t length = 0;  // bytes received; more than the buffer means truncated
-    int ttl = -1;            // as received; -1 when the kernel did not say
-};
-
 // Receives one datagram into `buffer` without blocking; nullopt when none is waiting.
 [[nodiscard]] std::optional<Datagram> receive(const Socket& socket,
                                               std::span<std::uint8_t> buffer) noexcept;
@@ -70,5 +67,22 @@ struct Datagram {
 // Sends one datagram; false (errno set) when the kernel refused it.
 [[nodiscard]] bool send_to(const Socket& socket, Ipv4 address, std::uint16_t port,
                            std::span<const std::uint8_t> bytes) noexcept;
+
+// Kernel UDP sockets as an Endpoint: sends from the first, receives from each in turn.
+class SocketEndpoint final : public Endpoint {
+public:
+    explicit SocketEndpoint(std::vector<Socket> sockets);
+
+    std::optional<Datagram> receive(std::span<std::uint8_t> buffer) noexcept override;
+    bool send_to(Ipv4 address, std::uint16_t port,
+                 std::span<const std::uint8_t> bytes) noexcept override;
+    bool wait(Nanos until, const sigset_t& wait_mask) override;
+    std::size_t max_datagram() const noexcept override;
+
+private:
+    std::vector<Socket> sockets_;
+    std::vector<pollfd> fds_;
+    std::size_t next_ = 0;  // the socket receive() reads first
+};
 
 }  // namespace hb::ping

@@ -424,6 +424,18 @@ std::size_t DpdkTransport::transmit(std::span<rte_mbuf*> frames) noexcept {
     return sent;
 }
 
+bool DpdkTransport::resolve_neighbour(Ipv4 address) noexcept {
+    const NeighbourTable::Resolution resolution = neighbours_.resolve(address, monotonic_now());
+    if (resolution.mac) {
+        return true;
+    }
+    if (resolution.send_request) {
+        send_arp_request(address);
+        flush_control();
+    }
+    return false;
+}
+
 std::size_t DpdkTransport::send(std::span<const TxRecord> batch) noexcept {
     const Nanos now = monotonic_now();
     if (options_.mode == NetworkMode::multicast && now >= next_igmp_report_ns_) {

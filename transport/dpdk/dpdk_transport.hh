@@ -94,6 +94,11 @@ public:
     std::size_t receive(std::span<RxRecord> out) noexcept override;
     std::size_t send(std::span<const TxRecord> batch) noexcept override;
     int wait_fd() const noexcept override { return -1; }
+    // Starts or continues resolving `address` by ARP (a request goes out when one is due, under
+    // the neighbour table's limits); true once its MAC is known. For a tool whose first datagram
+    // must not be dropped while resolution runs (hbping): call receive() between calls, so the
+    // reply is seen. Engine thread only, like send().
+    bool resolve_neighbour(Ipv4 address) noexcept;
     // rte_eth_link_get_nowait (polled: no link-state interrupt is armed); for a port bound to a
     // kernel interface (rte_eth_dev_info.if_index), down too while that interface is not up and
     // running. Unknown when the driver cannot tell.
