@@ -12,6 +12,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -164,13 +165,23 @@ std::variant<disk::DiskFile, std::string> open_disk(std::uint32_t slots, disk::H
 }
 
 // The opened disk, or nullptr after marking the benchmark skipped with the reason.
-const disk::DiskFile* file_or_skip(benchmark::State& state,
-                                   const std::variant<disk::DiskFile, std::string>& opened) {
+// The disk for a cycle benchmark of state.range(0) slots, initialised; or the benchmark is
+// skipped with the reason and this is empty.
+struct CycleDisk {
+    disk::DiskFile file;
+    disk::Header header;
+    std::uint32_t slots = 0;
+};
+std::optional<CycleDisk> open_or_skip(benchmark::State& state) {
+    const auto slots = static_cast<std::uint32_t>(state.range(0));
+    disk::Header header;
+    auto opened = open_disk(slots, header);
     if (const auto* error = std::get_if<std::string>(&opened)) {
         state.SkipWithError(error->c_str());
-        return nullptr;
+        return std::nullopt;
     }
-    return &std::get<disk::DiskFile>(opened);
+    return CycleDisk{
+        .file = std::move(std::get<disk::DiskFile>(opened)), .header = header, .slots = slots};
 }
 
 // Publishes p50/p99 of the cycle latencies (µs) and feeds the manual time.
@@ -214,13 +225,13 @@ void time_cycles(benchmark::State& state, std::span<std::uint8_t> own, const Cyc
 }
 
 void BM_CycleUring(benchmark::State& state) {
-    const auto slots = static_cast<std::uint32_t>(state.range(0));
-    disk::Header header;
-    auto opened = open_disk(slots, header);
-    const disk::DiskFile* file = file_or_skip(state, opened);
-    if (file == nullptr) {
+    std::optional<CycleDisk> opened = open_or_skip(state);
+    if (!opened) {
         return;
     }
+    const disk::DiskFile* file = &opened->file;
+    const disk::Header& header = opened->header;
+    const std::uint32_t slots = opened->slots;
     auto io = disk::UringDiskIo::open(*file, header, 1, disk::IoMode::automatic);
     if (auto* error = std::get_if<std::string>(&io)) {
         state.SkipWithError(error->c_str());
@@ -244,13 +255,13 @@ void BM_CycleUring(benchmark::State& state) {
 BENCHMARK(BM_CycleUring)->Arg(2)->Arg(32)->Arg(255)->UseManualTime();
 
 void BM_CyclePwritePread(benchmark::State& state) {
-    const auto slots = static_cast<std::uint32_t>(state.range(0));
-    disk::Header header;
-    auto opened = open_disk(slots, header);
-    const disk::DiskFile* file = file_or_skip(state, opened);
-    if (file == nullptr) {
+    std::optional<CycleDisk> opened = open_or_skip(state);
+    if (!opened) {
         return;
     }
+    const disk::DiskFile* file = &opened->file;
+    const disk::Header& header = opened->header;
+    const std::uint32_t slots = opened->slots;
     const std::size_t sector = header.sector_size;
     const std::size_t bytes = (std::size_t{slots} + 1) * sector;
     auto* buffer =

@@ -28,26 +28,13 @@ enum class Fault { partition, crash, hang, leave, restart, disk_lost, network_do
 constexpr const char* fault_names[] = {"partition", "crash",     "hang",        "leave",
                                        "restart",   "disk_lost", "network_down"};
 
-struct Scenario {
-    std::uint64_t seed = 0;
-    std::uint32_t nodes = 3;
-    std::uint32_t networks = 1;
-    NetworkMode mode = NetworkMode::unicast;
-    Nanos jitter_ns = 0;
+struct Scenario : sim::Schedule<Fault> {
     Nanos disk_latency_ns = 0;
-    Fault fault = Fault::partition;
-    NodeId victim = 0;
-    NetworkIndex network = 0;
 
     std::string fault_name() const { return fault_names[static_cast<int>(fault)]; }
     std::string describe() const {
-        std::ostringstream out;
-        out << "seed " << seed << ": " << nodes << " nodes, " << networks << " network(s) "
-            << (mode == NetworkMode::multicast ? "multicast" : "unicast") << ", jitter "
-            << jitter_ns / 1000 << " us, disk latency " << disk_latency_ns / 1000 << " us, fault "
-            << fault_names[static_cast<int>(fault)] << " victim " << victim << " network "
-            << network;
-        return out.str();
+        return Schedule::describe(
+            fault_names, "disk latency " + std::to_string(disk_latency_ns / 1000) + " us, ");
     }
 };
 

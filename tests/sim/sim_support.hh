@@ -19,6 +19,32 @@ namespace hb::sim {
 constexpr Timing fast{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_count = 2};
 constexpr Nanos step_ns = 500 * nanos_per_us;
 
+// What every fault schedule has: the cluster's shape, one fault (an enum `Fault` whose values
+// index a table of names) and where it strikes.
+template <typename Fault>
+struct Schedule {
+    std::uint64_t seed = 0;
+    std::uint32_t nodes = 3;
+    std::uint32_t networks = 1;
+    NetworkMode mode = NetworkMode::unicast;
+    Nanos jitter_ns = 0;
+    Fault fault{};
+    NodeId victim = 0;
+    NetworkIndex network = 0;
+
+    // "seed 7: 3 nodes, 2 network(s) unicast, jitter 404 us, <extra>fault crash victim 2
+    // network 1", for a failure's replay line.
+    std::string describe(const char* const* fault_names, const std::string& extra) const {
+        std::ostringstream out;
+        out << "seed " << seed << ": " << nodes << " nodes, " << networks << " network(s) "
+            << (mode == NetworkMode::multicast ? "multicast" : "unicast") << ", jitter "
+            << jitter_ns / 1000 << " us, " << extra << "fault "
+            << fault_names[static_cast<int>(fault)] << " victim " << victim << " network "
+            << network;
+        return out.str();
+    }
+};
+
 struct Expected {
     EventKind kind;
     NodeId node;           // 0: about no node

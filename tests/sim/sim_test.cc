@@ -27,26 +27,14 @@ enum class Fault { none, crash, hang, restart, leave, adapter_down, network_down
 constexpr const char* fault_names[] = {"none",  "crash",        "hang",         "restart",
                                        "leave", "adapter_down", "network_down", "silent_adapter"};
 
-struct Scenario {
-    std::uint64_t seed = 0;
-    std::uint32_t nodes = 3;
-    std::uint32_t networks = 1;
-    NetworkMode mode = NetworkMode::unicast;
+struct Scenario : sim::Schedule<Fault> {
     double loss = 0.0;
-    Nanos jitter_ns = 0;
-    Fault fault = Fault::none;
-    NodeId victim = 0;
-    NetworkIndex network = 0;
 
     std::string fault_name() const { return fault_names[static_cast<int>(fault)]; }
     std::string describe() const {
-        std::ostringstream out;
-        out << "seed " << seed << ": " << nodes << " nodes, " << networks << " network(s) "
-            << (mode == NetworkMode::multicast ? "multicast" : "unicast") << ", loss " << loss * 100
-            << "%, jitter " << jitter_ns / 1000 << " us, fault "
-            << fault_names[static_cast<int>(fault)] << " victim " << victim << " network "
-            << network;
-        return out.str();
+        std::ostringstream extra;
+        extra << "loss " << loss * 100 << "%, ";
+        return Schedule::describe(fault_names, extra.str());
     }
 };
 
