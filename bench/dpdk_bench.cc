@@ -3,6 +3,7 @@
 // rate of one core on net_ring (frames prepared outside the timed region). The EAL starts once in
 // main() with --no-huge; not root: exit 77 (skip), with the reason.
 #include <benchmark/benchmark.h>
+#include <rte_cycles.h>
 #include <rte_eth_ring.h>
 #include <rte_ethdev.h>
 #include <rte_mbuf.h>
@@ -21,6 +22,7 @@
 #include "transport/dpdk/dpdk_transport.hh"
 #include "transport/dpdk/eal.hh"
 #include "transport/dpdk/frame.hh"
+#include "transport/dpdk/tsc_clock.hh"
 
 namespace {
 
@@ -92,6 +94,28 @@ void BM_FrameParseUdp(benchmark::State& state) {
     state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_FrameParseUdp)->Arg(1)->Arg(0);
+
+// The receive stamp, once per burst: the TSC clock against the clock_gettime it replaces.
+std::uint64_t read_tsc() noexcept {
+    return rte_rdtsc();
+}
+
+void BM_RxStampTscClock(benchmark::State& state) {
+    hb::transport::TscClock clock(rte_get_tsc_hz(), &read_tsc, &hb::monotonic_now);
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(clock.now());
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RxStampTscClock);
+
+void BM_RxStampMonotonicNow(benchmark::State& state) {
+    for (auto _ : state) {
+        benchmark::DoNotOptimize(hb::monotonic_now());
+    }
+    state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_RxStampMonotonicNow);
 
 // send() of a batch of beats to a static neighbour on net_null: mbuf alloc, frame build with the
 // UDP checksum, TX burst, the driver's free. Arg: beats per send() call. Items: beats.

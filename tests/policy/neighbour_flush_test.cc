@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
@@ -35,13 +36,20 @@ std::string neighbour(const std::string& address) {
     return out;
 }
 
-// a0 (198.18.9.1/24) paired with b0, both up.
+// a0 (198.18.9.1/24) paired with b0, both up, and a0's carrier reported (it settles
+// asynchronously after `ip link set up`: a poller opened before would see it come up).
 std::string make_pair() {
     if (!sh("ip link add a0 type veth peer name b0 && ip addr add 198.18.9.1/24 dev a0 && "
             "ip link set a0 up && ip link set b0 up")) {
         return "cannot create the veth pair";
     }
-    return {};
+    for (int i = 0; i < 200; ++i) {
+        if (sh("ip -o link show a0 | grep -q 'state UP'")) {
+            return {};
+        }
+        ::usleep(10'000);
+    }
+    return "a0 did not come up within 2 s";
 }
 
 // A stale entry, as a beat sent while the link was down leaves one (unresolved, FAILED) or as

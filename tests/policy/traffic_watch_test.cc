@@ -18,7 +18,9 @@
 
 #include <poll.h>
 
+#include <array>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <string>
 #include <vector>
@@ -94,6 +96,25 @@ public:
     FarEnd() : NamespaceChild(send_forever) {}
 };
 
+// The packets `ifname` received, from /proc/net/dev (this process's namespace); -1 when absent.
+std::int64_t proc_rx_packets(const std::string& ifname) {
+    std::int64_t packets = -1;
+    if (FILE* file = std::fopen("/proc/net/dev", "r")) {
+        std::array<char, 512> line{};
+        while (std::fgets(line.data(), line.size(), file) != nullptr) {
+            char name[32] = {};
+            long long bytes = 0;
+            long long count = 0;
+            if (std::sscanf(line.data(), " %31[^:]: %lld %lld", name, &bytes, &count) == 3 &&
+                ifname == name) {
+                packets = count;
+            }
+        }
+        std::fclose(file);
+    }
+    return packets;
+}
+
 // a0 198.18.1.1 here, b0 198.18.1.2 in `far`.
 [[nodiscard]] std::string make_link(const FarEnd& far) {
     REQUIRE(far.ready());
@@ -104,9 +125,16 @@ public:
     // Carrier and operstate settle asynchronously (the kernel's linkwatch work): until a0 is UP no
     // datagram arrives, and the watch would rightly see silence.
     const Nanos until = monotonic_now() + transition_timeout_ns;
+    const timespec pause{.tv_sec = 0, .tv_nsec = 10 * nanos_per_ms};
     while (!sh("ip link show a0 | grep -q 'state UP'")) {
         REQUIRE_MSG(monotonic_now() < until, "a0 never reached operstate UP");
-        const timespec pause{.tv_sec = 0, .tv_nsec = 10 * nanos_per_ms};
+        nanosleep(&pause, nullptr);
+    }
+    // And the far end's datagrams flow: its first ones wait for ARP, whose first request may have
+    // gone out before a0 could take it (then the retry comes a second later, a silent window).
+    const std::int64_t rx_before = proc_rx_packets("a0");
+    while (proc_rx_packets("a0") < rx_before + 5) {
+        REQUIRE_MSG(monotonic_now() < until, "no datagrams from the far end arrive on a0");
         nanosleep(&pause, nullptr);
     }
     return {};

@@ -17,6 +17,7 @@
 #include "hb/transport.hh"
 #include "transport/dpdk/frame.hh"
 #include "transport/dpdk/neighbours.hh"
+#include "transport/dpdk/tsc_clock.hh"
 
 struct rte_mempool;
 struct rte_mbuf;
@@ -127,6 +128,8 @@ private:
 
     DpdkOptions options_;
     NeighbourTable neighbours_;
+    // Receive timestamps: one TSC read per burst, on the monotonic clock (rte_get_tsc_hz).
+    TscClock rx_clock_;
     rte_mempool* mempool_ = nullptr;
     std::uint32_t mempool_size_ = 0;
     std::uint16_t port_id_ = 0;
