@@ -3,7 +3,8 @@
 stress-ng loads the other core (issue 5).
 
     python3 bench/dpdk_stress.py [--minutes 10 | --quick] [--gap 2.0] [--out FILE.json]
-                                 [--engine-cpu 1 | 0] [--no-stress]
+                                 [--engine-cpu 1 | 0] [--no-stress] [--shield]
+                                 [--peer-priority N]
 
 Three nodes on one network (a lab: namespaces, a bridge, veths), timing (1, 3):
 
@@ -29,6 +30,17 @@ kernel nodes' own unexpected events (their view of alpha), thread placement, the
 thread's schedstat and per-CPU time (steal included) go to the JSON (--out); a summary is
 printed.
 
+`--shield` reserves the polling CPU for the cluster once it is up: a cpuset (cgroup v1) holding
+only CPU 1 gets the three hbd processes (the kernel nodes stand for other machines, which the
+load on this one would not reach; a restarted victim joins them once the observer has seen it
+up, since a starting hbd holds its CPU for milliseconds),
+another holding the rest gets every other task
+that can move (stress-ng, the kernel nodes, the harness, the machine's services), and device
+interrupts are steered to the other CPUs; all of it is undone at exit (tasks return to the root
+cpuset, whose CPUs are all of them: a task's own narrower affinity from before is not restored).
+`--peer-priority` sets the kernel nodes' realtime_priority (default hbd's 10; stress-ng's hrtimer
+threads run at SCHED_RR 49).
+
 Needs root, a tree built with libdpdk (build/tools/hbd), 2 CPUs, stress-ng (installs nothing:
 says what is missing). Cleans up everything it made (namespaces, processes, stress-ng, the
 observer's /var/run/dpdk directory) on any exit.
@@ -37,6 +49,7 @@ observer's /var/run/dpdk directory) on any exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import math
@@ -72,8 +85,10 @@ def summary(samples: list[float]) -> dict:
     return out
 
 
-def problems() -> list[str]:
+def problems(shield: bool = False) -> list[str]:
     found = []
+    if shield and not (CpuShield.ROOT / "cpuset.cpus").exists():
+        found.append(f"--shield needs cgroup v1's cpuset hierarchy at {CpuShield.ROOT}")
     problem = hbnet.netns_problem() or hbnet.hbd_problem()
     if problem:
         found.append(problem)
@@ -93,16 +108,16 @@ def problems() -> list[str]:
     return found
 
 
-def production_process_settings(text: str) -> str:
+def production_process_settings(text: str, priority: int = REALTIME_PRIORITY) -> str:
     """The lab writes test-friendly process settings; a soak measures hbd as deployed."""
     old = "[process]\nrealtime_priority = 0\nlock_memory = false\n"
     if old not in text:
         raise SystemExit(f"unexpected lab config (no {old!r}):\n{text}")
-    return text.replace(old, f"[process]\nrealtime_priority = {REALTIME_PRIORITY}\n"
+    return text.replace(old, f"[process]\nrealtime_priority = {priority}\n"
                               "lock_memory = true\n")
 
 
-def dpdk_config(text: str, file_prefix: str, engine_cpu: int) -> str:
+def dpdk_config(text: str, file_prefix: str, engine_cpu: int, lcore_priority: int) -> str:
     own = re.compile(r'(ifname = "eth1", address = "198\.18\.1\.1") \}')
     text, count = own.subn(rf'\1, transport = "dpdk", port = "{PORT}" }}', text)
     if count != 1:
@@ -110,7 +125,8 @@ def dpdk_config(text: str, file_prefix: str, engine_cpu: int) -> str:
     eal_args = ["-l", str(engine_cpu), "--no-huge", "-m", "64", "--no-pci", "--no-telemetry",
                 "--log-level=lib.eal:error", f"--file-prefix={file_prefix}"]
     return (text + "[dpdk]\neal_args = [" + ", ".join(f'"{arg}"' for arg in eal_args) + "]\n"
-            f'mode = "lcore"\nlcore_cpu = {LCORE_CPU}\n')
+            f'mode = "lcore"\nlcore_cpu = {LCORE_CPU}\n' +
+            (f"lcore_priority = {lcore_priority}\n" if lcore_priority else ""))
 
 
 POLICY_NAMES = {os.SCHED_OTHER: "SCHED_OTHER", os.SCHED_FIFO: "SCHED_FIFO",
@@ -218,6 +234,108 @@ def stress_pids(process: subprocess.Popen) -> list[int]:
     return sorted(pids)
 
 
+class CpuShield:
+    """One CPU for the observer alone (docstring: --shield): two cpusets and interrupt affinity.
+
+    cgroup v1's cpuset hierarchy (/sys/fs/cgroup/cpuset), the one this machine has. A machine with
+    only cgroup v2 would need the v2 cpuset controller and partitions instead; that is not
+    written, as nothing here could run it (problems() says so). Tasks that cannot move (per-CPU
+    kernel threads) stay where they are and are counted.
+    """
+
+    ROOT = Path("/sys/fs/cgroup/cpuset")
+
+    def __init__(self, cpu: int, tag: str):
+        self.cpu = cpu
+        self.root = self.ROOT
+        self.shield = self.root / f"hb-shield-{tag}"
+        self.rest = self.root / f"hb-rest-{tag}"
+        self.others = sorted(set(range(os.cpu_count() or 1)) - {cpu})
+        self.moved = 0
+        self.unmovable = 0
+        self.irqs: dict[Path, str] = {}
+
+    @staticmethod
+    def _tasks(group: Path) -> list[str]:
+        try:
+            return (group / "tasks").read_text().split()
+        except OSError:
+            return []
+
+    @staticmethod
+    def _move(tid: str, group: Path) -> bool:
+        try:
+            (group / "tasks").write_text(tid)
+            return True
+        except OSError:
+            return False
+
+    def _make(self, group: Path, cpus: str) -> None:
+        group.mkdir()
+        (group / "cpuset.mems").write_text((self.root / "cpuset.mems").read_text())
+        (group / "cpuset.cpus").write_text(cpus)
+
+    def start(self, keep_pids: list[int]) -> None:
+        self._make(self.rest, ",".join(map(str, self.others)))
+        self._make(self.shield, str(self.cpu))
+        kept = {str(tid) for pid in keep_pids for tid in os.listdir(f"/proc/{pid}/task")}
+        for tid in self._tasks(self.root):
+            if tid in kept:
+                continue
+            if self._move(tid, self.rest):
+                self.moved += 1
+            else:
+                self.unmovable += 1
+        for pid in keep_pids:
+            self.add(pid)
+        mask = ",".join(map(str, self.others))
+        for irq in Path("/proc/irq").glob("*/smp_affinity_list"):
+            try:
+                old = irq.read_text().strip()
+                irq.write_text(mask)
+                self.irqs[irq] = old
+            except OSError:
+                pass  # per-CPU and managed interrupts refuse: they stay
+
+    def add(self, pid: int) -> None:
+        """Every thread of `pid` into the shield (a restarted node: it starts outside)."""
+        for tid in os.listdir(f"/proc/{pid}/task"):
+            if not self._move(tid, self.shield):
+                raise SystemExit(f"cannot move thread {tid} of {pid} into {self.shield}")
+
+    @contextlib.contextmanager
+    def joined(self):
+        """This process inside the shield for a while, so that what it forks starts there."""
+        self.add(os.getpid())
+        try:
+            yield
+        finally:
+            for tid in os.listdir(f"/proc/{os.getpid()}/task"):
+                self._move(tid, self.rest)
+
+    def stop(self) -> None:
+        for group in (self.shield, self.rest):
+            if not group.exists():
+                continue
+            for _ in range(3):  # tasks forked meanwhile join the group: sweep until empty
+                for tid in self._tasks(group):
+                    self._move(tid, self.root)
+            try:
+                group.rmdir()
+            except OSError as error:
+                print(f"cannot remove {group}: {error}", file=sys.stderr)
+        for irq, old in self.irqs.items():
+            try:
+                irq.write_text(old)
+            except OSError:
+                pass
+
+    def describe(self) -> dict:
+        return {"cpu": self.cpu, "others": self.others, "cgroup": "v1 cpuset",
+                "tasks_moved": self.moved, "tasks_unmovable": self.unmovable,
+                "irqs_steered": len(self.irqs)}
+
+
 def wait_index(cluster: hbnet.Cluster, name: str, timeout: float, start: int,
                accept) -> tuple[int, dict] | None:
     """The index and event of the first event of `name` from index `start` that `accept`s."""
@@ -237,6 +355,7 @@ def soak(args) -> dict:
     file_prefix = f"hb_stress_{os.getpid()}_{OBSERVER}"
     runtime_dir = Path("/var/run/dpdk") / file_prefix
     stress = None
+    shield = CpuShield(LCORE_CPU, str(os.getpid())) if args.shield else None
     result: dict = {}
     with hbnet.Lab() as lab:
         cluster = hbnet.Cluster(lab, (OBSERVER, VICTIM, WITNESS), (hbnet.Network("net_a"),),
@@ -245,10 +364,12 @@ def soak(args) -> dict:
         witness = cluster.node(WITNESS)
         try:
             for node in (observer, victim, witness):
+                priority = REALTIME_PRIORITY if node is observer else args.peer_priority
                 node.config_path.write_text(production_process_settings(
-                    node.config_path.read_text()))
+                    node.config_path.read_text(), priority))
             observer.config_path.write_text(dpdk_config(observer.config_path.read_text(),
-                                                        file_prefix, args.engine_cpu))
+                                                        file_prefix, args.engine_cpu,
+                                                        args.lcore_priority))
             # The DPDK port owns 198.18.1.1: the kernel must neither answer ARP for it nor send
             # "port unreachable" for its beats (docs/dpdk.md).
             observer.host.ip("address", "flush", "dev", "eth1")
@@ -265,6 +386,14 @@ def soak(args) -> dict:
                                  f"{placement['observer']}")
             if not any(t["policy"] == "SCHED_FIFO" for t in placement["observer"]):
                 raise SystemExit(f"observer has no SCHED_FIFO thread: {placement['observer']}")
+            if shield is not None:
+                # After the start: the observer's EAL must see CPU 1 among its own CPUs. The
+                # kernel nodes go with it: they stand for other machines, which the load on
+                # this one does not reach (on CPU 0 they would be stress-ng's victims, at any
+                # priority: see docs/results/2026-11-26-dpdk.md).
+                shield.start([observer.process.pid, victim.process.pid, witness.process.pid])
+                placement["shielded"] = {name: threads(node.process.pid)
+                                         for name, node in cluster.nodes.items()}
 
             if not args.no_stress:
                 stress = start_stress(int(args.minutes * 60) + 120, lab.tmp / "stress-ng.log")
@@ -298,7 +427,11 @@ def soak(args) -> dict:
                                  since_kill_ms=(down["t_ns"] - killed_ns) / 1e6,
                                  evidence=down.get("evidence"))
                 mark = len(observer.events)
-                restarted_ns = cluster.start(VICTIM)
+                if shield is not None:
+                    with shield.joined():  # the victim is forked inside the shield
+                        restarted_ns = cluster.start(VICTIM)
+                else:
+                    restarted_ns = cluster.start(VICTIM)
                 found = wait_index(cluster, OBSERVER, 10, mark,
                                    lambda e: e["event"] == "NODE_UP" and
                                    e.get("node") == victim_id)
@@ -355,6 +488,8 @@ def soak(args) -> dict:
             witness_other = unexpected(WITNESS)
         finally:
             stop_stress(stress)
+            if shield is not None:
+                shield.stop()
             if observer.alive():  # graceful: hbd stops the EAL and removes its runtime dir
                 observer.process.send_signal(signal.SIGTERM)
                 try:
@@ -376,9 +511,12 @@ def soak(args) -> dict:
                               f"{LCORE_CPU}, EAL -l {args.engine_cpu}, realtime_priority "
                               f"{REALTIME_PRIORITY}, lock_memory true",
                   "victim": f"{VICTIM}: hbd, kernel UDP, realtime_priority "
-                            f"{REALTIME_PRIORITY}, lock_memory true, not pinned",
+                            f"{args.peer_priority}, lock_memory true, not pinned",
                   "witness": f"{WITNESS}: as {VICTIM}, never killed (a two-node cluster "
                              "reports its last peer's silence as ISOLATED, not NODE_DOWN)",
+                  "peer_realtime_priority": args.peer_priority,
+                  "lcore_priority": args.lcore_priority,
+                  "shield": shield.describe() if shield is not None else None,
                   "stress": "none (--no-stress)" if args.no_stress else " ".join(STRESS_ARGV),
                   "nproc": os.cpu_count(),
                   "kernel": os.uname().release},
@@ -436,11 +574,18 @@ def main() -> int:
                              "shares the polling lcore, 0 shares the loaded core")
     parser.add_argument("--no-stress", action="store_true",
                         help="no stress-ng: the same soak on an otherwise idle machine (a baseline)")
+    parser.add_argument("--shield", action="store_true",
+                        help="reserve CPU 1 for the observer (cpusets, interrupt affinity)")
+    parser.add_argument("--peer-priority", type=int, default=REALTIME_PRIORITY,
+                        help="the kernel nodes' realtime_priority (SCHED_FIFO; 0: none)")
+    parser.add_argument("--lcore-priority", type=int, default=0,
+                        help="the observer's [dpdk] lcore_priority (SCHED_FIFO polling thread, "
+                             f"below the engine's {REALTIME_PRIORITY}; 0: SCHED_OTHER)")
     parser.add_argument("--out", type=Path, help="write the JSON result here")
     args = parser.parse_args()
     if args.quick:
         args.minutes = 1
-    found = problems()
+    found = problems(args.shield)
     if found:
         for problem in found:
             print(problem, file=sys.stderr)

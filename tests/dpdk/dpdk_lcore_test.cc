@@ -135,9 +135,23 @@ TEST_F(LcorePair, SetUpErrorsAreValuesAndStopTheThread) {
     auto no_such_cpu = DpdkLcoreTransport::start(reopen_a(), {.cpu = CPU_SETSIZE - 1});
     ASSERT_TRUE(std::holds_alternative<std::string>(no_such_cpu));
     EXPECT_NE(std::get<std::string>(no_such_cpu).find("pinning"), std::string::npos);
+    auto bad_priority = DpdkLcoreTransport::start(reopen_a(), {.priority = 100});
+    ASSERT_TRUE(std::holds_alternative<std::string>(bad_priority));
+    EXPECT_NE(std::get<std::string>(bad_priority).find("0..99"), std::string::npos);
     a_ = start_lcore(reopen_a(), {.cpu = 0, .idle_sleep_ns = 20'000});
     ASSERT_NE(a_, nullptr);
     EXPECT_TRUE(a_->running());
+    EXPECT_EQ(a_->polling_thread_scheduling(), std::make_pair(SCHED_OTHER, 0));
+}
+
+// A real-time polling thread: SCHED_FIFO at the priority asked for (the suite runs as root,
+// which the EAL needs anyway). It sleeps between idle polls here: a FIFO spinner on this shared
+// machine's CPU would starve the test itself.
+TEST_F(LcorePair, APollingThreadPriorityIsSchedFifo) {
+    a_ = start_lcore(open_port(options(cable_.name_a, ip_a, ip_b)),
+                     {.priority = 1, .idle_sleep_ns = 20'000});
+    ASSERT_NE(a_, nullptr);
+    EXPECT_EQ(a_->polling_thread_scheduling(), std::make_pair(SCHED_FIFO, 1));
 }
 
 TEST_F(LcorePair, DatagramsCrossAndWakeTheEngine) {

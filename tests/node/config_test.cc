@@ -1044,6 +1044,12 @@ TEST(ConfigTest, DpdkAdapterAndEalArguments) {
         valid(with_dpdk_adapter(std::string(eal_section) + "mode = \"lcore\"\nlcore_cpu = 1\n"));
     EXPECT_EQ(pinned.dpdk.mode, DpdkSettings::Mode::lcore);
     EXPECT_EQ(pinned.dpdk.lcore_cpu, 1);
+    EXPECT_EQ(pinned.dpdk.lcore_priority, 0);
+    // A real-time polling thread, below the engine's default priority 10.
+    EXPECT_EQ(valid(with_dpdk_adapter(std::string(eal_section) +
+                                      "mode = \"lcore\"\nlcore_priority = 5\n"))
+                  .dpdk.lcore_priority,
+              5);
 }
 
 TEST(ConfigTest, DpdkModeErrorsHaveTheirLines) {
@@ -1058,7 +1064,7 @@ TEST(ConfigTest, DpdkModeErrorsHaveTheirLines) {
         std::string_view at;
         std::string_view message;
     };
-    const std::array<Case, 6> cases{{
+    const std::array<Case, 9> cases{{
         {"mode = \"poll\"\n",
          "mode = ", "[dpdk] mode must be \"inline\" or \"lcore\", got \"poll\""},
         {"lcore_cpu = 1\n", "lcore_cpu", "[dpdk] lcore_cpu needs mode = \"lcore\""},
@@ -1070,6 +1076,12 @@ TEST(ConfigTest, DpdkModeErrorsHaveTheirLines) {
          "[dpdk] lcore_cpu must be in 0..1023, got 1024"},
         {"mode = \"lcore\"\nlcore_cpu = \"1\"\n", "lcore_cpu",
          "[dpdk] lcore_cpu must be an integer, got string \"1\""},
+        {"lcore_priority = 5\n", "lcore_priority", "[dpdk] lcore_priority needs mode = \"lcore\""},
+        {"mode = \"lcore\"\nlcore_priority = 10\n", "lcore_priority",
+         "[dpdk] lcore_priority 10 must be below [process] realtime_priority (10): the engine "
+         "thread must preempt a polling thread on its CPU"},
+        {"mode = \"lcore\"\nlcore_priority = 99\n", "lcore_priority",
+         "[dpdk] lcore_priority must be in 0..98, got 99"},
     }};
     const std::string eal(eal_section);
     for (const Case& c : cases) {

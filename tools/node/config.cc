@@ -392,7 +392,7 @@ public:
         read_process(root, settings.process);
         read_netmon(root, settings);
         read_disk(root, settings.disk);
-        read_dpdk(root, settings.dpdk);
+        read_dpdk(root, settings.dpdk, settings.process);
         check_local_dpdk(settings);
         warn_unused_networks(settings.cluster);
 
@@ -1184,8 +1184,11 @@ private:
         }
     }
 
-    // [dpdk] mode = "inline" | "lcore", and lcore_cpu (lcore mode only; 0..CPU_SETSIZE - 1).
-    void read_dpdk_mode(const toml::table& table, DpdkSettings& dpdk) {
+    // [dpdk] mode = "inline" | "lcore", and lcore_cpu (lcore mode only; 0..CPU_SETSIZE - 1) and
+    // lcore_priority (lcore mode only; below the engine's, which must preempt a polling thread
+    // that shares its CPU).
+    void read_dpdk_mode(const toml::table& table, DpdkSettings& dpdk,
+                        const ProcessSettings& process) {
         if (const toml::node* mode = table.get("mode")) {
             if (auto value = choice(*mode, "[dpdk] mode", {"inline", "lcore"})) {
                 dpdk.mode = static_cast<DpdkSettings::Mode>(*value);
@@ -1198,10 +1201,25 @@ private:
                 dpdk.lcore_cpu = static_cast<int>(*value);
             }
         }
+        if (const toml::node* priority = table.get("lcore_priority")) {
+            if (dpdk.mode != DpdkSettings::Mode::lcore) {
+                error(line_of(*priority), "[dpdk] lcore_priority needs mode = \"lcore\"");
+            } else if (auto value = integer_in(*priority, "[dpdk] lcore_priority", 0, 98)) {
+                if (*value > 0 && *value >= process.realtime_priority) {
+                    error(line_of(*priority),
+                          "[dpdk] lcore_priority " + std::to_string(*value) +
+                              " must be below [process] realtime_priority (" +
+                              std::to_string(process.realtime_priority) +
+                              "): the engine thread must preempt a polling thread on its CPU");
+                } else {
+                    dpdk.lcore_priority = static_cast<int>(*value);
+                }
+            }
+        }
     }
 
     // [dpdk] eal_args: the DPDK EAL's command line, without a program name; mode and lcore_cpu.
-    void read_dpdk(const toml::table& root, DpdkSettings& dpdk) {
+    void read_dpdk(const toml::table& root, DpdkSettings& dpdk, const ProcessSettings& process) {
         const toml::table* table = section(root, "dpdk");
         if (table == nullptr) {
             return;
@@ -1213,8 +1231,8 @@ private:
             return;
         }
         dpdk_line_ = line_of(*table);
-        check_keys(*table, {"eal_args", "mode", "lcore_cpu"}, "[dpdk]");
-        read_dpdk_mode(*table, dpdk);
+        check_keys(*table, {"eal_args", "mode", "lcore_cpu", "lcore_priority"}, "[dpdk]");
+        read_dpdk_mode(*table, dpdk, process);
         const toml::node* node = table->get("eal_args");
         if (node == nullptr) {
             missing(*table, "[dpdk] eal_args");

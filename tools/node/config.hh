@@ -50,6 +50,9 @@ struct DpdkSettings {
     // own that trades records with the engine through SPSC rings (docs/dpdk.md, Lcore mode).
     enum class Mode : std::uint8_t { inline_polling, lcore } mode = Mode::inline_polling;
     int lcore_cpu = -1;  // "lcore": the CPU every polling thread is pinned to; -1: not pinned
+    // "lcore": SCHED_FIFO priority of the polling threads (below [process] realtime_priority);
+    // 0: SCHED_OTHER.
+    int lcore_priority = 0;
 };
 
 struct NodeSettings {

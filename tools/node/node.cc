@@ -150,8 +150,9 @@ OpenedTransport open_dpdk(const NodeSettings& settings, const AdapterConfig& ada
         return as_transport(std::move(opened));
     }
     // The port's polling thread; the engine thread sleeps on its eventfd between beats.
-    return as_transport(transport::DpdkLcoreTransport::start(std::move(std::get<0>(opened)),
-                                                             {.cpu = settings.dpdk.lcore_cpu}));
+    return as_transport(transport::DpdkLcoreTransport::start(
+        std::move(std::get<0>(opened)),
+        {.cpu = settings.dpdk.lcore_cpu, .priority = settings.dpdk.lcore_priority}));
 }
 #else
 OpenedTransport open_dpdk(const NodeSettings&, const AdapterConfig&, const NetworkConfig&, bool&) {

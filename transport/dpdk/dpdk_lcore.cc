@@ -39,6 +39,10 @@ std::variant<std::unique_ptr<DpdkLcoreTransport>, std::string> DpdkLcoreTranspor
     if (options.rx_ring_records == 0 || options.tx_ring_records == 0) {
         return "DPDK port \"" + port->options().port + "\": lcore ring sizes must be positive";
     }
+    if (options.priority < 0 || options.priority > 99) {
+        return "DPDK port \"" + port->options().port + "\": polling thread priority " +
+               std::to_string(options.priority) + " is not in 0..99";
+    }
     std::unique_ptr<DpdkLcoreTransport> transport{new DpdkLcoreTransport(std::move(port), options)};
     if (options.wake_engine) {
         transport->wake_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
@@ -62,7 +66,27 @@ std::variant<std::unique_ptr<DpdkLcoreTransport>, std::string> DpdkLcoreTranspor
                    std::strerror(result);  // the destructor stops the thread
         }
     }
+    if (options.priority > 0) {
+        const sched_param param{.sched_priority = options.priority};
+        const int result =
+            pthread_setschedparam(transport->thread_.native_handle(), SCHED_FIFO, &param);
+        if (result != 0) {
+            return "DPDK port \"" + transport->port_->options().port + "\": SCHED_FIFO " +
+                   std::to_string(options.priority) +
+                   " for its polling thread: " + std::strerror(result);
+        }
+    }
     return transport;
+}
+
+std::pair<int, int> DpdkLcoreTransport::polling_thread_scheduling() noexcept {
+    int policy = -1;
+    sched_param param{};
+    if (!thread_.joinable() ||
+        pthread_getschedparam(thread_.native_handle(), &policy, &param) != 0) {
+        return {-1, 0};
+    }
+    return {policy, param.sched_priority};
 }
 
 DpdkLcoreTransport::~DpdkLcoreTransport() {

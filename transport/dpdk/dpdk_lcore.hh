@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <variant>
 
 #include "hb/transport.hh"
@@ -22,6 +23,11 @@ struct LcoreOptions {
     std::size_t rx_ring_records = 1024;  // port -> engine; full: dropped, counted
     std::size_t tx_ring_records = 1024;  // engine -> port; full: dropped, counted
     int cpu = -1;                        // pin the polling thread to this CPU; -1: leave it
+    // 1..99: the polling thread runs SCHED_FIFO at this priority (docs/dpdk.md, A CPU for the
+    // polling thread), and start() fails if the kernel refuses; 0: it stays SCHED_OTHER. A
+    // spinning FIFO thread leaves its CPU only to higher priorities (and the kernel's small
+    // reserve for ordinary tasks): give it an isolated CPU, and the engine a higher priority.
+    int priority = 0;
     // 0: spin between empty polls (a dedicated core); otherwise sleep this long after a poll that
     // moved nothing (a shared machine, tests), which delays beats by up to that much.
     Nanos idle_sleep_ns = 0;
@@ -69,6 +75,8 @@ public:
 
     const DpdkTransport& port() const noexcept { return *port_; }
     const LcoreOptions& options() const noexcept { return options_; }
+    // The polling thread's scheduling policy and priority, as the kernel reports them.
+    [[nodiscard]] std::pair<int, int> polling_thread_scheduling() noexcept;
 
 private:
     DpdkLcoreTransport(std::unique_ptr<DpdkTransport> port, const LcoreOptions& options);
