@@ -274,6 +274,13 @@ void Engine::send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noe
     counters_.send_failures += count - std::min(sent, count);
 }
 
+std::uint64_t Engine::beats_sent_on(PathIndex path) const noexcept {
+    const std::uint32_t local = topology_.paths()[path].local;
+    const NetworkIndex network = topology_.local_adapters()[local].network;
+    return config_.networks[network].mode == NetworkMode::multicast ? locals_[local].tx_seq
+                                                                    : paths_[path].tx_seq;
+}
+
 void Engine::answer_ping(std::uint32_t local, const wire::Beat& ping,
                          const RxRecord& record) noexcept {
     // hbping's PINGs are answered on the heartbeat socket itself, so `hbping -s` checks the live

@@ -76,7 +76,10 @@ void wait_until(int epoll_fd, Nanos deadline, Nanos now, Nanos max_sleep_ns, boo
 }  // namespace
 
 SingleThreadRunner::SingleThreadRunner(Engine& engine, std::span<Poller* const> pollers)
-    : engine_(engine), pollers_(pollers), epoll_fd_(make_epoll_for(engine.transports())) {
+    : engine_(engine),
+      pollers_(pollers),
+      epoll_fd_(make_epoll_for(engine.transports())),
+      must_poll_(has_polled_transport(engine.transports())) {
     add_pollers(epoll_fd_, pollers_);
 }
 
@@ -87,21 +90,39 @@ SingleThreadRunner::~SingleThreadRunner() {
 void SingleThreadRunner::run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
                              Nanos max_sleep_ns) {
     HB_ASSERT(engine_.started());
-    const bool must_poll = has_polled_transport(engine_.transports());
     while (!stop.load(std::memory_order_relaxed)) {
-        ++counters_.loops;
-        const bool polled = poll_all(pollers_, monotonic_now());
-        const bool did_work = engine_.poll(monotonic_now()) || polled;
+        const bool did_work = poll_once();
         if (after_poll) {
             after_poll();
         }
         if (did_work) {
             continue;  // more may be waiting; sleep only when a poll found nothing
         }
-        const Nanos now = monotonic_now();
-        wait_until(epoll_fd_, engine_.next_deadline(), now, max_sleep_ns, must_poll);
-        ++counters_.wakeups;
+        sleep(max_sleep_ns);
     }
+}
+
+bool SingleThreadRunner::step(Nanos max_sleep_ns) {
+    HB_ASSERT(engine_.started());
+    if (poll_once()) {
+        return true;
+    }
+    if (max_sleep_ns <= 0) {
+        return false;
+    }
+    sleep(max_sleep_ns);
+    return poll_once();
+}
+
+bool SingleThreadRunner::poll_once() {
+    ++counters_.loops;
+    const bool polled = poll_all(pollers_, monotonic_now());
+    return engine_.poll(monotonic_now()) || polled;
+}
+
+void SingleThreadRunner::sleep(Nanos max_sleep_ns) {
+    wait_until(epoll_fd_, engine_.next_deadline(), monotonic_now(), max_sleep_ns, must_poll_);
+    ++counters_.wakeups;
 }
 
 ThreadedRunner::ThreadedRunner(Engine& engine, std::span<Poller* const> pollers,

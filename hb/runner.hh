@@ -43,12 +43,20 @@ public:
     // Runs until `stop` is set (checked at least every `max_sleep_ns`).
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
              Nanos max_sleep_ns = 50 * nanos_per_ms);
+    // One iteration for an embedder that owns the loop: polls the pollers and the engine; when
+    // they found nothing, sleeps until the engine's next deadline, a readable transport or
+    // poller, or `max_sleep_ns` (0: never sleeps), and polls again. True if either poll did work.
+    bool step(Nanos max_sleep_ns);
     const RunnerCounters& counters() const noexcept { return counters_; }
 
 private:
+    bool poll_once();
+    void sleep(Nanos max_sleep_ns);
+
     Engine& engine_;
     std::span<Poller* const> pollers_;
     int epoll_fd_ = -1;
+    bool must_poll_ = false;  // a transport has no file descriptor to sleep on
     RunnerCounters counters_;
 };
 

@@ -155,6 +155,33 @@ TEST(Engine, MulticastNetworksDetectTheSameWay) {
     EXPECT_GT(cluster.engine(1).tracker(0).rtt_samples(), 0U);
 }
 
+// Beats sent per path (the statistics of hb/node.hh): each unicast path counts its own; a
+// multicast adapter's paths all count the group's; either way they match what the peer received.
+TEST(Engine, BeatsSentPerPathMatchTheEngineTotal) {
+    for (const NetworkMode mode : {NetworkMode::unicast, NetworkMode::multicast}) {
+        TestCluster cluster(3, 1, mode, fast);
+        cluster.run_for(200 * nanos_per_ms);
+        const Engine& engine = cluster.engine(1);
+        const EngineCounters& counters = engine.counters();
+        ASSERT_EQ(engine.topology().paths().size(), 2U);
+        const std::uint64_t first = engine.beats_sent_on(0);
+        const std::uint64_t second = engine.beats_sent_on(1);
+        EXPECT_GT(first, 5U);
+        if (mode == NetworkMode::unicast) {
+            EXPECT_EQ(first + second, counters.beats_sent + counters.send_failures);
+        } else {
+            EXPECT_EQ(first, second);
+            EXPECT_EQ(first, counters.beats_sent + counters.send_failures);
+        }
+        // Node 2 heard all of node 1's beats but those still in flight.
+        const Engine& peer = cluster.engine(2);
+        const PathIndex back = peer.topology().find_path(0, 1, 0);
+        ASSERT_NE(back, Topology::none);
+        EXPECT_LE(peer.tracker(back).received(), first);
+        EXPECT_GE(peer.tracker(back).received() + 2, first);
+    }
+}
+
 TEST(Engine, APeerOnTwoNetworksIsDownOnlyWhenEveryPathIs) {
     TestCluster cluster(3, 2, NetworkMode::unicast, fast);
     cluster.run_for(100 * nanos_per_ms);

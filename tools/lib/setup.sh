@@ -2,7 +2,7 @@
 # archive when they are missing, then configures and builds into ./build. Sourced, not run.
 
 hb_packages=(
-    meson ninja-build pkg-config g++ python3
+    meson ninja-build pkg-config gcc g++ python3
     libsodium-dev libboost-dev libfmt-dev libtomlplusplus-dev libcli11-dev
     libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libdpdk-dev libmnl-dev
     iproute2 ethtool

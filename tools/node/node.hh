@@ -84,6 +84,9 @@ public:
     // netmon prober; when any adapter gets rule 3, the traffic watch; with [disk], the disk
     // heartbeat.
     [[nodiscard]] std::string start(Nanos now);
+    // After start(): what the engine thread polls besides the engine (link watch, prober, disk
+    // ...), for an embedder that drives the node with its own SingleThreadRunner.
+    std::span<Poller* const> pollers() const noexcept { return pollers_; }
     // Runs the engine with the runner the settings ask for until `stop` is set.
     void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
     // A graceful stop, after run(): LEAVING beats on every path and, with the disk, a LEAVING
