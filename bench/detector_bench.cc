@@ -1,7 +1,7 @@
 // Failure-detector cost alone (DESIGN §6, §11): policy::NodeDetector driven through the Detector
-// interface on a manual clock, at 64 and 1024 peers on two networks. Per state change (a peer's
-// adapter, a node, a whole network failing and recovering), per tick with nothing to decide, and
-// per beat (on_beat + tick) in steady state. Every benchmark checks the verdicts it caused.
+// interface on a manual clock, at 1, 64, 1024 and 4096 peers on two networks. Per state change (a
+// peer's adapter, a node, a whole network failing and recovering), per tick with nothing to decide,
+// and per beat (on_beat + tick) in steady state. Every benchmark checks the verdicts it caused.
 #include <benchmark/benchmark.h>
 
 #include <algorithm>
@@ -445,25 +445,35 @@ void bm_detector_beat(benchmark::State& state) {
 
 BENCHMARK_CAPTURE(bm_detector_fault, remote_adapter, Fault::remote_adapter)
     ->ArgName("peers")
+    ->Arg(1)
     ->Arg(64)
     ->Arg(1024)
+    ->Arg(4096)
     ->UseManualTime();
 BENCHMARK_CAPTURE(bm_detector_fault, node, Fault::node)
     ->ArgName("peers")
+    ->Arg(1)
     ->Arg(64)
     ->Arg(1024)
+    ->Arg(4096)
     ->UseManualTime();
 BENCHMARK_CAPTURE(bm_detector_fault, node_staggered, Fault::node_staggered)
     ->ArgName("peers")
+    ->Arg(1)
     ->Arg(64)
     ->Arg(1024)
+    ->Arg(4096)
     ->UseManualTime();
 BENCHMARK_CAPTURE(bm_detector_fault, network, Fault::network)
     ->ArgName("peers")
+    ->Arg(1)
     ->Arg(64)
     ->Arg(1024)
+    ->Arg(4096)
     ->UseManualTime();
-BENCHMARK(bm_detector_idle_tick)->ArgName("peers")->Arg(64)->Arg(1024);
-BENCHMARK(bm_detector_beat)->ArgNames({"peers", "burst"})->ArgsProduct({{64, 1024}, {1, 32}});
+BENCHMARK(bm_detector_idle_tick)->ArgName("peers")->Arg(1)->Arg(64)->Arg(1024)->Arg(4096);
+BENCHMARK(bm_detector_beat)
+    ->ArgNames({"peers", "burst"})
+    ->ArgsProduct({{1, 64, 1024, 4096}, {1, 32}});
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench/rtt_samples.hh"
 #include "transport/dpdk/dpdk_transport.hh"
 #include "transport/dpdk/eal.hh"
 #include "transport/udp/udp_transport.hh"
@@ -184,7 +185,8 @@ std::string to_json(const Summary& s) {
         s.count, s.lost, s.min_us, s.p50_us, s.p90_us, s.p99_us, s.p999_us, s.max_us);
 }
 
-int run_client(const std::string& socket_name, std::size_t pings, Nanos interval_ns) {
+int run_client(const std::string& socket_name, std::size_t pings, Nanos interval_ns,
+               const std::string& samples_prefix) {
     Ends ends;
     if (const std::string error = open_ends(false, socket_name, ends); !error.empty()) {
         fmt::print(stderr, "dpdk_rtt client: {}\n", error);
@@ -237,6 +239,12 @@ int run_client(const std::string& socket_name, std::size_t pings, Nanos interval
             std::this_thread::sleep_for(std::chrono::nanoseconds(interval_ns));
         }
     }
+    if (!samples_prefix.empty() &&
+        (!hb::bench::write_samples_us(samples_prefix + "dpdk_memif.txt", dpdk_samples) ||
+         !hb::bench::write_samples_us(samples_prefix + "kernel_udp_loopback.txt", udp_samples))) {
+        close_ends(ends);
+        return 2;
+    }
     const Summary dpdk = summarize(dpdk_samples, dpdk_lost);
     const Summary udp = summarize(udp_samples, udp_lost);
     fmt::print(
@@ -258,6 +266,10 @@ int main(int argc, char** argv) {
     app.add_option("--pings", pings, "pings per transport")->check(CLI::PositiveNumber);
     app.add_option("--interval-us", interval_us, "pause between ping pairs")
         ->check(CLI::NonNegativeNumber);
+    std::string samples_prefix;
+    app.add_option("--samples-prefix", samples_prefix,
+                   "also write every round trip (us), one per line, to PREFIXdpdk_memif.txt and "
+                   "PREFIXkernel_udp_loopback.txt");
     CLI11_PARSE(app, argc, argv);
     if (geteuid() != 0) {
         fmt::print(stderr, "dpdk_rtt: needs root (the EAL)\n");
@@ -281,7 +293,8 @@ int main(int argc, char** argv) {
     char status = '0';
     const bool server_up = read(ready[0], &status, 1) == 1 && status == '1';
     close(ready[0]);
-    const int result = server_up ? run_client(socket_name, pings, interval_us * 1000) : 2;
+    const int result =
+        server_up ? run_client(socket_name, pings, interval_us * 1000, samples_prefix) : 2;
     kill(child, SIGTERM);
     int child_status = 0;
     waitpid(child, &child_status, 0);

@@ -66,7 +66,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools" / "lib"))
 sys.path.insert(0, str(REPO / "bench"))
 import hbnet  # noqa: E402
-import netns_bench  # noqa: E402  (its statistics; running it is guarded by __main__)
+import benchstats  # noqa: E402
 
 TIMING = (1, 3)
 OBSERVER, VICTIM, WITNESS = "alpha", "beta", "gamma"
@@ -79,10 +79,8 @@ STRESS_ARGV = ["stress-ng", "--cpu", "1", "--hrtimers", "1", "--taskset", str(LO
 
 
 def summary(samples: list[float]) -> dict:
-    """netns_bench's summary, and the p99.9 a 10-minute run has the samples for."""
-    out = netns_bench.summary(samples)
-    out["p99_9"] = netns_bench.percentile(samples, 99.9)
-    return out
+    """The harness's summary (with the p99.9 a 10-minute run has the samples for)."""
+    return benchstats.summary(samples)
 
 
 def problems(shield: bool = False) -> list[str]:

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "bench"))
 sys.path.insert(0, str(REPO / "tools" / "lib"))
 import hbnet  # noqa: E402
+from benchstats import median  # noqa: E402
 from netns_bench import SOCKPERF_EDGE, SOCKPERF_PERCENTILE, pair  # noqa: E402
 
 SOCKPERF_PORT = "11111"
@@ -119,12 +120,6 @@ def git_commit() -> str:
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain"],
                            capture_output=True, text=True).stdout.strip()
     return result.stdout.strip() + (" + uncommitted changes" if dirty else "")
-
-
-def median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def main() -> None:

@@ -26,22 +26,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tools" / "lib"))
+sys.path.insert(0, str(REPO / "bench"))
 import hbnet  # noqa: E402
-
-
-def percentile(samples: list[float], p: float) -> float:
-    """Nearest rank: the smallest sample with at least p % of the samples at or below it."""
-    if not samples:
-        return math.nan
-    ordered = sorted(samples)
-    rank = max(1, math.ceil(p / 100 * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def summary(samples: list[float]) -> dict:
-    return {"count": len(samples), "min": percentile(samples, 0), "p50": percentile(samples, 50),
-            "p90": percentile(samples, 90), "p99": percentile(samples, 99),
-            "max": max(samples) if samples else math.nan}
+from benchstats import summary  # noqa: E402
 
 
 def pair(lab: hbnet.Lab) -> tuple[hbnet.Host, hbnet.Host]:

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <vector>
 
+#include "bench/rtt_samples.hh"
 #include "transport/udp/udp_transport.hh"
 
 namespace {
@@ -89,7 +90,8 @@ double percentile(const std::vector<hb::Nanos>& sorted, double p) {
 }
 
 int ping(hb::transport::UdpTransport& transport, const std::string& peer, std::uint16_t port,
-         std::uint32_t count, std::uint32_t interval_us, std::uint16_t size) {
+         std::uint32_t count, std::uint32_t interval_us, std::uint16_t size,
+         const std::string& samples_path) {
     const auto peer_address = hb::Ipv4::parse(peer);
     if (!peer_address) {
         fmt::print(stderr, "udp_rtt: \"{}\" is not an IPv4 address\n", peer);
@@ -135,6 +137,9 @@ int ping(hb::transport::UdpTransport& transport, const std::string& peer, std::u
             transport.receive(received);  // late replies are discarded
         }
     }
+    if (!samples_path.empty() && !hb::bench::write_samples_us(samples_path, samples)) {
+        return 2;
+    }
     const auto sorted_copy = [](std::vector<hb::Nanos> values) {
         std::sort(values.begin(), values.end());
         return values;
@@ -170,6 +175,7 @@ int main(int argc, char** argv) {
     std::uint32_t count = 10'000;
     std::uint32_t interval_us = 1'000;
     std::uint16_t size = hb::wire::beat_size;
+    std::string samples_path;
     auto* serve_cmd = app.add_subcommand("serve", "echo every datagram back to its sender");
     auto* ping_cmd = app.add_subcommand("ping", "measure round trips to a server");
     for (auto* cmd : {serve_cmd, ping_cmd}) {
@@ -182,6 +188,8 @@ int main(int argc, char** argv) {
     ping_cmd->add_option("-i,--interval-us", interval_us, "time between requests (us)");
     ping_cmd->add_option("--size", size, "datagram size (bytes)")
         ->check(CLI::Range(8, static_cast<int>(hb::wire::max_datagram)));
+    ping_cmd->add_option("--samples", samples_path,
+                         "also write every round trip (us, user space), one per line, here");
     CLI11_PARSE(app, argc, argv);
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
@@ -189,5 +197,5 @@ int main(int argc, char** argv) {
     if (*serve_cmd) {
         return serve(*transport);
     }
-    return ping(*transport, peer, port, count, interval_us, size);
+    return ping(*transport, peer, port, count, interval_us, size, samples_path);
 }
