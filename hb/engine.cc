@@ -44,6 +44,18 @@ std::string_view drop_reason_name(DropReason reason) noexcept {
     return index < drop_reason_names.size() ? drop_reason_names[index] : "unknown";
 }
 
+std::string_view path_state_name(PathState state) noexcept {
+    switch (state) {
+        case PathState::down:
+            return "down";
+        case PathState::init:
+            return "init";
+        case PathState::up:
+            return "up";
+    }
+    return "unknown";
+}
+
 std::uint64_t EngineCounters::dropped_total() const noexcept {
     std::uint64_t total = 0;
     for (const std::uint64_t count : dropped) {
@@ -60,6 +72,13 @@ std::uint32_t random_incarnation() noexcept {
         }
     }
     return value;
+}
+
+std::uint64_t Engine::beats_sent_on(PathIndex path) const noexcept {
+    const std::uint32_t local = topology_.paths()[path].local;
+    const NetworkIndex network = topology_.local_adapters()[local].network;
+    return config_.networks[network].mode == NetworkMode::multicast ? locals_[local].tx_seq
+                                                                    : paths_[path].tx_seq;
 }
 
 Engine::Engine(const ClusterConfig& config, Detector& detector, EngineOptions options)
@@ -272,13 +291,6 @@ void Engine::send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noe
     const std::size_t sent = runtime.transport->send({runtime.tx_batch.data(), count});
     counters_.beats_sent += sent;
     counters_.send_failures += count - std::min(sent, count);
-}
-
-std::uint64_t Engine::beats_sent_on(PathIndex path) const noexcept {
-    const std::uint32_t local = topology_.paths()[path].local;
-    const NetworkIndex network = topology_.local_adapters()[local].network;
-    return config_.networks[network].mode == NetworkMode::multicast ? locals_[local].tx_seq
-                                                                    : paths_[path].tx_seq;
 }
 
 void Engine::answer_ping(std::uint32_t local, const wire::Beat& ping,

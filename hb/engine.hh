@@ -117,11 +117,11 @@ public:
     std::uint32_t incarnation() const noexcept { return incarnation_; }
     const EngineCounters& counters() const noexcept { return counters_; }
     const PathTracker& tracker(PathIndex path) const noexcept { return paths_[path].tracker; }
-    PathState path_state(PathIndex path) const noexcept { return detector_.path_state(path); }
     // Beats built for a path's peer adapter (taken by the transport or counted in
     // send_failures): the path's own sequence on unicast; on multicast the group's, since one
-    // datagram serves every path of the adapter.
+    // datagram serves every path of the adapter, so each path shows the adapter's count.
     std::uint64_t beats_sent_on(PathIndex path) const noexcept;
+    PathState path_state(PathIndex path) const noexcept { return detector_.path_state(path); }
 
 private:
     struct PathRuntime {

@@ -15,11 +15,13 @@ constexpr std::array<std::string_view, 19> event_names = {
     "NETWORK_UP",   "ISOLATED",   "ISOLATION_ENDED",     "PARTITION",          "PARTITION_HEALED",
     "DISK_DOWN",    "DISK_UP",    "DISK_SLOT_CORRUPT",   "DISK_SLOT_CONFLICT",
 };
-static_assert(event_names.size() == static_cast<std::size_t>(EventKind::disk_slot_conflict) + 1);
+static_assert(event_names.size() == event_kind_count);
 
 constexpr std::array<std::string_view, 9> evidence_names = {
     "paths", "incarnation", "leaving", "link", "netmon", "report", "inference", "disk", "inbound",
 };
+
+}  // namespace
 
 void append_json_string(std::string& out, std::string_view text) {
     out.push_back('"');
@@ -44,8 +46,6 @@ void append_json_string(std::string& out, std::string_view text) {
     }
     out.push_back('"');
 }
-
-}  // namespace
 
 std::string_view event_name(EventKind kind) noexcept {
     const auto index = static_cast<std::size_t>(kind);

@@ -33,6 +33,9 @@ enum class EventKind : std::uint8_t {
     disk_slot_conflict,
 };
 
+inline constexpr std::size_t event_kind_count =
+    static_cast<std::size_t>(EventKind::disk_slot_conflict) + 1;
+
 // Upper-case names of section 6 ("NODE_DOWN").
 std::string_view event_name(EventKind kind) noexcept;
 
@@ -68,5 +71,7 @@ struct Event {
 // One JSON object (no newline), the event stream's line format (DESIGN §9). Network names come
 // from the config; the topology is only used for names.
 std::string event_to_json(const Event& event, const ClusterConfig& config);
+// Appends `text` as a JSON string (quoted, with control characters escaped).
+void append_json_string(std::string& out, std::string_view text);
 
 }  // namespace hb

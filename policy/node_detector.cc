@@ -10,6 +10,24 @@ namespace hb::policy {
 NodeDetector::NodeDetector(DetectorOptions options) : options_(options) {}
 NodeDetector::~NodeDetector() = default;
 
+std::string_view NodeDetector::node_state_name(NodeState state) noexcept {
+    switch (state) {
+        case NodeState::unknown:
+            return "unknown";
+        case NodeState::up:
+            return "up";
+        case NodeState::down:
+            return "down";
+        case NodeState::left:
+            return "left";
+        case NodeState::unreachable:
+            return "unreachable";
+        case NodeState::partitioned:
+            return "partitioned";
+    }
+    return "unknown";
+}
+
 void NodeDetector::attach(const Topology& topology, Nanos now) {
     topology_ = &topology;
     const std::size_t path_count = topology.paths().size();

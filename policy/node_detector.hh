@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <memory>
+#include <string_view>
 #include <vector>
 
 #include "hb/detector.hh"
@@ -89,10 +90,24 @@ public:
     // The disk heartbeat completes cycles: it is a liveness source.
     bool disk_usable() const noexcept { return disk_.up; }
 
-private:
     // unreachable: every IP path down, the disk not yet telling death from partition;
     // partitioned: every IP path down while its disk slot still advances.
     enum class NodeState : std::uint8_t { unknown, up, down, left, unreachable, partitioned };
+    static std::string_view node_state_name(NodeState state) noexcept;
+
+    // What hbctl status and the metrics show (read on the engine thread, between ticks).
+    NodeState node_state(PeerIndex peer) const noexcept { return peers_[peer].state; }
+    // The health sources (evidence bits: link, netmon, inbound) now saying local adapter `local`
+    // is down; 0 while it is up.
+    std::uint32_t local_down_sources(std::uint32_t local) const noexcept {
+        return locals_[local].down_sources;
+    }
+    // NETWORK_DOWN was reported for `network` and NETWORK_UP not yet.
+    bool network_down(NetworkIndex network) const noexcept {
+        return networks_[network].announced_down;
+    }
+
+private:
     struct PeerFsm {
         NodeState state = NodeState::unknown;
         bool dirty = false;

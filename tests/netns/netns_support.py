@@ -73,13 +73,14 @@ class ClusterTestCase(unittest.TestCase):
     networks: tuple[hbnet.Network, ...] = (hbnet.Network("net_a"),)
     timing: str | tuple[int, int] = TIMING
     disk = False  # a shared disk (one loop device per node of one file), initialised by hbdisk
+    extra_config = ""  # TOML appended to every node's configuration (e.g. a [metrics] section)
     start_timeout_s = 10
 
     def setUp(self) -> None:
         self.lab = hbnet.Lab()
         self.addCleanup(self.lab.close)
         self.cluster = hbnet.Cluster(self.lab, self.names, self.networks, timing=self.timing,
-                                     disk=self.disk)
+                                     disk=self.disk, extra_config=self.extra_config)
         self.cluster.start_all()
         self.cluster.wait_all_up(timeout=self.start_timeout_s)
 

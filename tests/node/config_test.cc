@@ -966,9 +966,65 @@ TEST(ConfigTest, ProcessSettings) {
                               "unknown key \"thread\" in [process] (did you mean \"threads\"?)"));
 }
 
+TEST(ConfigTest, ControlSocketDefaultsPerClusterAndNode) {
+    const NodeSettings settings = valid(base_config);
+    EXPECT_TRUE(settings.control.socket.empty());
+    EXPECT_EQ(control_socket(settings), fs::path("/run/hb/7-1.sock"));
+    EXPECT_EQ(default_control_socket(123456789, 42), fs::path("/run/hb/123456789-42.sock"));
+    // An empty [control] keeps the default.
+    EXPECT_EQ(control_socket(valid(std::string(base_config) + "[control]\n")),
+              fs::path("/run/hb/7-1.sock"));
+}
+
+TEST(ConfigTest, ControlSocketPathAndErrors) {
+    EXPECT_EQ(
+        valid(std::string(base_config) + "[control]\nsocket = \"/tmp/hb/a.sock\"\n").control.socket,
+        fs::path("/tmp/hb/a.sock"));
+    // Relative to the configuration's directory, as every path of the file.
+    EXPECT_EQ(
+        parse_config(std::string(base_config) + "[control]\nsocket = \"run/a.sock\"\n", "/etc/hb")
+            .settings->control.socket,
+        fs::path("/etc/hb/run/a.sock"));
+    const auto control_error = [](std::string_view body, std::string_view message) {
+        const std::string bad = std::string(base_config) + "[control]\n" + std::string(body) + "\n";
+        return only_error(parse(bad), 18, message);
+    };
+    EXPECT_TRUE(control_error("socket = \"\"", "[control] socket must not be empty"));
+    EXPECT_TRUE(control_error("socket = 5", "[control] socket must be a string, got integer 5"));
+    EXPECT_TRUE(control_error("socket = \"/" + std::string(120, 'x') + "\"",
+                              "a Unix socket path holds at most 107"));
+    EXPECT_TRUE(control_error("socket = \"/run/hb/\"", "names a directory, not a socket"));
+    EXPECT_TRUE(control_error("sockt = \"/x\"",
+                              "unknown key \"sockt\" in [control] (did you mean \"socket\"?)"));
+}
+
+TEST(ConfigTest, MetricsListenAndErrors) {
+    EXPECT_FALSE(valid(base_config).metrics.enabled);
+    const MetricsSettings metrics =
+        valid(std::string(base_config) + "[metrics]\nlisten = \"127.0.0.1:9464\"\n").metrics;
+    EXPECT_TRUE(metrics.enabled);
+    EXPECT_EQ(metrics.address.to_string(), "127.0.0.1");
+    EXPECT_EQ(metrics.port, 9464);
+    const auto metrics_error = [](std::string_view body, std::string_view message) {
+        const std::string bad = std::string(base_config) + "[metrics]\n" + std::string(body) + "\n";
+        return only_error(parse(bad), 18, message);
+    };
+    EXPECT_TRUE(metrics_error("listen = \"9464\"", "must be ADDRESS:PORT"));
+    EXPECT_TRUE(
+        metrics_error("listen = \"localhost:9464\"", "\"localhost\" is not an IPv4 address"));
+    EXPECT_TRUE(metrics_error("listen = \"127.0.0.1:0\"", "the port must be 1..65535, got \"0\""));
+    EXPECT_TRUE(metrics_error("listen = \"127.0.0.1:70000\"", "got \"70000\""));
+    EXPECT_TRUE(metrics_error("listen = \"127.0.0.1:x1\"", "got \"x1\""));
+    EXPECT_TRUE(metrics_error("listen = 9464", "[metrics] listen must be a string"));
+    EXPECT_TRUE(has_error(parse(std::string(base_config) + "[metrics]\nport = 9464\n"), 18,
+                          "unknown key \"port\" in [metrics]"));
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[metrics]\n"), 17,
+                           "[metrics] listen is required"));
+}
+
 TEST(ConfigTest, UnknownSectionsAndTopLevelKeys) {
-    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[control]\nsocket = \"/run/x\"\n"), 17,
-                           "unknown section [control]"));
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[controls]\nsocket = \"/run/x\"\n"),
+                           17, "unknown section [controls]"));
     EXPECT_TRUE(only_error(parse(std::string(base_config) + "[[nodes]]\nid = 3\n"), 17,
                            "unknown section [[nodes]]"));
     EXPECT_TRUE(only_error(parse("verbose = true\n" + std::string(base_config)), 1,

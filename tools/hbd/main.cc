@@ -10,8 +10,11 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "build_config.hh"
+#include "tools/hbd/services.hh"
+#include "tools/node/check.hh"
 #include "tools/node/config.hh"
 #include "tools/node/node.hh"
 #if HB_HAVE_LIBURING
@@ -90,6 +93,9 @@ int main(int argc, char** argv) {
         return code == 0 ? exit_ok : exit_usage;
     }
 
+    if (check_only) {
+        return hb::node::check_config(config_path, "hbd");
+    }
     hb::node::ConfigResult loaded = hb::node::load_config(config_path);
     if (!loaded.errors.empty()) {
         std::fputs(hb::node::format_errors(config_path, loaded.errors).c_str(), stderr);
@@ -97,25 +103,6 @@ int main(int argc, char** argv) {
     }
     for (const std::string& warning : loaded.warnings) {
         log_line("warning: " + warning);
-    }
-    if (check_only) {
-        fmt::print("{}: configuration is valid\n", config_path);
-        // Which health sources (DESIGN §6) will judge each local adapter.
-        const hb::Topology topology(loaded.settings->cluster);
-        for (const hb::node::AdapterHealth& health :
-             hb::node::plan_adapter_health(*loaded.settings, topology)) {
-            fmt::print("{}: local adapter {}\n", config_path, hb::node::describe(health));
-        }
-        // The disk is opened and its header checked now, not at failover time.
-        if (!loaded.settings->disk.path.empty()) {
-            if (std::string problem = hb::node::check_disk(*loaded.settings); !problem.empty()) {
-                log_line(problem);
-                return exit_usage;
-            }
-            fmt::print("{}: disk {} is initialised for this cluster\n", config_path,
-                       loaded.settings->disk.path.native());
-        }
-        return exit_ok;
     }
 
     int events_fd = -1;
@@ -143,8 +130,20 @@ int main(int argc, char** argv) {
     for (const std::string& line : hb::node::apply_process_settings(node.settings().process)) {
         log_line(line);
     }
-    if (std::string error = node.start(hb::monotonic_now()); !error.empty()) {
+    const hb::Nanos started_ns = hb::monotonic_now();
+    if (std::string error = node.start(started_ns); !error.empty()) {
         log_line(error);
+        return exit_usage;
+    }
+    // The control socket (hbctl) and the metrics endpoint, served on the engine thread.
+    hb::hbd::Services services(node, started_ns);
+    std::vector<std::string> service_log;
+    const std::string service_error = services.open(service_log);
+    for (const std::string& line : service_log) {
+        log_line(line);
+    }
+    if (!service_error.empty()) {
+        log_line(service_error);
         return exit_usage;
     }
     log_line(
@@ -170,12 +169,14 @@ int main(int argc, char** argv) {
     const auto drain_events = [&] {
         hb::Event event;
         while (engine.next_event(event)) {
+            const std::string line = hb::event_to_json(event, cluster);
             if (events_fd >= 0) {
-                writer.write_line(hb::event_to_json(event, cluster));
+                writer.write_line(line);
             }
+            services.on_event(event, line);
         }
     };
-    node.run(stop_requested, drain_events);
+    node.run(stop_requested, drain_events, services.pollers());
 
     node.leave(hb::monotonic_now());
     drain_events();

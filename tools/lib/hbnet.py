@@ -310,6 +310,9 @@ class Lab:
         self._namespaces: list[Namespace] = []
         self._processes: list[subprocess.Popen] = []
         self._loop_devices: list[str] = []
+        # Files outside the temp dir that the lab's processes make and a SIGKILL leaves behind
+        # (hbd's control sockets under /run/hb), removed after the processes are gone.
+        self._leftovers: list[Path] = []
         self._closed = False
         Lab._live.append(self)
         Lab._install_signal_handlers()
@@ -499,6 +502,8 @@ class Lab:
         previous = signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
         try:
             self._kill_processes()
+            for leftover in self._leftovers:
+                leftover.unlink(missing_ok=True)
             for device in reversed(self._loop_devices):
                 run(["losetup", "--detach", device], check=False)
             for namespace in reversed(self._namespaces):
@@ -839,6 +844,8 @@ class Cluster:
                          for index, network in enumerate(self.networks, start=1)}
         self.nodes: dict[str, Node] = {}
         for node_id, name in enumerate(names, start=1):
+            # hbd's default control socket (DESIGN §9), which a killed hbd cannot remove.
+            lab._leftovers.append(Path(f"/run/hb/{self.cluster_id}-{node_id}.sock"))
             adapters = tuple(Adapter(network.name, f"eth{index}", f"198.18.{index}.{node_id}")
                              for index, network in enumerate(self.networks, start=1))
             self.nodes[name] = Node(self, NodeSpec(node_id, name, adapters), lab.host(name))

@@ -58,7 +58,8 @@ constexpr double interval_ms_max = 60000;
 constexpr std::size_t dpdk_port_max_chars = 256;
 constexpr std::size_t eal_arg_max_chars = 1024;
 constexpr std::size_t eal_args_max = 128;
-constexpr std::int64_t lcore_cpu_max = 1023;  // the last CPU a cpu_set_t can name
+constexpr std::int64_t lcore_cpu_max = 1023;           // the last CPU a cpu_set_t can name
+constexpr std::size_t control_socket_max_chars = 107;  // sizeof(sockaddr_un::sun_path) - 1
 
 using Keys = std::initializer_list<std::string_view>;
 
@@ -393,6 +394,8 @@ public:
         read_netmon(root, settings);
         read_disk(root, settings.disk);
         read_dpdk(root, settings.dpdk, settings.process);
+        read_control(root, settings.control);
+        read_metrics(root, settings.metrics);
         check_local_dpdk(settings);
         warn_unused_networks(settings.cluster);
 
@@ -561,7 +564,7 @@ private:
             const std::string_view name = key.str();
             if (name == "cluster" || name == "timing" || name == "local" || name == "network" ||
                 name == "node" || name == "process" || name == "netmon" || name == "disk" ||
-                name == "dpdk") {
+                name == "dpdk" || name == "control" || name == "metrics") {
                 continue;
             }
             if (value.is_table()) {
@@ -1325,6 +1328,80 @@ private:
         }
     }
 
+    // [control] socket: a path a Unix socket can be bound to (sun_path holds 107 bytes and a NUL).
+    void read_control(const toml::table& root, ControlSettings& control) {
+        const toml::table* table = section(root, "control");
+        if (table == nullptr) {
+            return;
+        }
+        check_keys(*table, {"socket"}, "[control]");
+        const toml::node* node = table->get("socket");
+        if (node == nullptr) {
+            return;  // an empty [control] keeps the default socket
+        }
+        const auto configured = non_empty_string(*node, "[control] socket");
+        if (!configured) {
+            return;
+        }
+        const std::filesystem::path path(*configured);
+        const std::filesystem::path resolved = path.is_absolute() ? path : base_dir_ / path;
+        if (resolved.native().size() > control_socket_max_chars) {
+            error(line_of(*node), "[control] socket " + shown(resolved.native()) + " is " +
+                                      std::to_string(resolved.native().size()) +
+                                      " bytes long; a Unix socket path holds at most " +
+                                      std::to_string(control_socket_max_chars));
+            return;
+        }
+        if (!resolved.has_filename()) {
+            error(line_of(*node),
+                  "[control] socket " + shown(*configured) + " names a directory, not a socket");
+            return;
+        }
+        control.socket = resolved;
+    }
+
+    // [metrics] listen = "ADDRESS:PORT": an IPv4 address and a TCP port.
+    void read_metrics(const toml::table& root, MetricsSettings& metrics) {
+        const toml::table* table = section(root, "metrics");
+        if (table == nullptr) {
+            return;
+        }
+        check_keys(*table, {"listen"}, "[metrics]");
+        const toml::node* node = table->get("listen");
+        if (node == nullptr) {
+            missing(*table, "[metrics] listen");
+            return;
+        }
+        const auto text = non_empty_string(*node, "[metrics] listen");
+        if (!text) {
+            return;
+        }
+        const std::size_t colon = text->rfind(':');
+        const std::string what = "[metrics] listen " + shown(*text);
+        if (colon == std::string_view::npos) {
+            error(line_of(*node), what + " must be ADDRESS:PORT, e.g. \"127.0.0.1:9464\"");
+            return;
+        }
+        const auto address = Ipv4::parse(text->substr(0, colon));
+        if (!address) {
+            error(line_of(*node),
+                  what + ": " + shown(text->substr(0, colon)) + " is not an IPv4 address");
+            return;
+        }
+        const std::string_view port_text = text->substr(colon + 1);
+        std::uint32_t port = 0;
+        const auto [end, ec] =
+            std::from_chars(port_text.data(), port_text.data() + port_text.size(), port);
+        if (ec != std::errc{} || end != port_text.data() + port_text.size() || port == 0 ||
+            port > 65535) {
+            error(line_of(*node), what + ": the port must be 1..65535, got " + shown(port_text));
+            return;
+        }
+        metrics.enabled = true;
+        metrics.address = *address;
+        metrics.port = static_cast<std::uint16_t>(port);
+    }
+
     // A network that fewer than two nodes are on carries no path: legal, but likely a typo.
     void warn_unused_networks(const ClusterConfig& cluster) {
         if (!errors_.empty()) {
@@ -1397,6 +1474,16 @@ ConfigResult load_config(const std::filesystem::path& file) {
         return result;
     }
     return parse_config(text, file.parent_path());
+}
+
+std::filesystem::path default_control_socket(std::uint64_t cluster_id, NodeId node) {
+    return "/run/hb/" + std::to_string(cluster_id) + "-" + std::to_string(node) + ".sock";
+}
+
+std::filesystem::path control_socket(const NodeSettings& settings) {
+    return settings.control.socket.empty()
+               ? default_control_socket(settings.cluster.cluster_id, settings.cluster.local_node)
+               : settings.control.socket;
 }
 
 std::string format_errors(const std::filesystem::path& file,

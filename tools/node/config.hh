@@ -55,6 +55,19 @@ struct DpdkSettings {
     int lcore_priority = 0;
 };
 
+// [control]: hbd's Unix control socket, which hbctl reads (docs/operations.md, Reading status).
+struct ControlSettings {
+    // Empty: the default, default_control_socket() of the cluster and node.
+    std::filesystem::path socket;
+};
+
+// [metrics]: the Prometheus endpoint (docs/operations.md, Metrics). Off without the section.
+struct MetricsSettings {
+    bool enabled = false;
+    Ipv4 address{};
+    std::uint16_t port = 0;
+};
+
 struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
@@ -70,6 +83,8 @@ struct NodeSettings {
     std::vector<std::vector<Ipv4>> netmon_targets;
     DiskSettings disk;
     DpdkSettings dpdk;
+    ControlSettings control;
+    MetricsSettings metrics;
 };
 
 struct ConfigResult {
@@ -82,6 +97,12 @@ struct ConfigResult {
 ConfigResult parse_config(std::string_view toml_text, const std::filesystem::path& base_dir);
 // Reads and parses a file; a missing or unreadable file is an error with line 0.
 ConfigResult load_config(const std::filesystem::path& file);
+
+// Where hbd serves its control socket when [control] names none (DESIGN §9), so that several
+// nodes can run on one machine without clashing: /run/hb/<cluster id>-<node id>.sock.
+std::filesystem::path default_control_socket(std::uint64_t cluster_id, NodeId node);
+// The control socket of a node's settings: [control] socket, else the default.
+std::filesystem::path control_socket(const NodeSettings& settings);
 
 // "path:line: message" (or "path: message" for line 0), one error per line.
 std::string format_errors(const std::filesystem::path& file,

@@ -395,12 +395,15 @@ std::string check_disk(const NodeSettings&) {
 
 #endif
 
-void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll) {
+void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
+               std::span<Poller* const> extra_pollers) {
+    std::vector<Poller*> pollers = pollers_;
+    pollers.insert(pollers.end(), extra_pollers.begin(), extra_pollers.end());
     if (settings_.process.threads == ProcessSettings::Threads::threaded) {
-        ThreadedRunner runner(*engine_, pollers_);
+        ThreadedRunner runner(*engine_, pollers);
         runner.run(stop, after_poll);
     } else {
-        SingleThreadRunner runner(*engine_, pollers_);
+        SingleThreadRunner runner(*engine_, pollers);
         runner.run(stop, after_poll);
     }
 }

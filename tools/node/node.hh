@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <memory>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -67,6 +68,7 @@ public:
 
     const NodeSettings& settings() const noexcept { return settings_; }
     Engine& engine() noexcept { return *engine_; }
+    const Engine& engine() const noexcept { return *engine_; }
     const policy::NodeDetector& detector() const noexcept { return detector_; }
     const policy::NetmonProber* netmon_prober() const noexcept { return netmon_prober_.get(); }
     const policy::TrafficWatch* traffic_watch() const noexcept { return traffic_watch_.get(); }
@@ -87,8 +89,11 @@ public:
     // After start(): what the engine thread polls besides the engine (link watch, prober, disk
     // ...), for an embedder that drives the node with its own SingleThreadRunner.
     std::span<Poller* const> pollers() const noexcept { return pollers_; }
-    // Runs the engine with the runner the settings ask for until `stop` is set.
-    void run(const std::atomic<bool>& stop, const AfterPoll& after_poll);
+    // Runs the engine with the runner the settings ask for until `stop` is set. `extra_pollers`
+    // (the daemon's own: its control socket, its metrics endpoint) are served on the engine
+    // thread after the node's.
+    void run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
+             std::span<Poller* const> extra_pollers = {});
     // A graceful stop, after run(): LEAVING beats on every path and, with the disk, a LEAVING
     // slot (waits for that write, at most a few disk intervals), so peers report NODE_LEFT.
     void leave(Nanos now);
