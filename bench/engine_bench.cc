@@ -4,6 +4,8 @@
 // every beat or once per receive burst of 32 (as the run loops do when beats queue up).
 #include <benchmark/benchmark.h>
 
+#include <array>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -33,10 +35,10 @@ void bm_engine_ingest_tick(benchmark::State& state) {
     const bool authenticated = state.range(1) != 0;
     const auto burst = static_cast<std::size_t>(state.range(2));
     const auto network_count = static_cast<std::uint32_t>(state.range(3));
-    std::optional<MacKeyBytes> key;
+    std::optional<MacKey> key;
     if (authenticated) {
         const std::array<std::uint8_t, 32> material{42};
-        key = derive_mac_key(material);
+        key = derive_key(material);
     }
     ClusterConfig config =
         test::make_cluster_config(peer_count + 1, network_count, NetworkMode::unicast, fast, key);
@@ -84,6 +86,7 @@ void bm_engine_ingest_tick(benchmark::State& state) {
                     beat.multiplier = 3;
                     beat.interval_us = 10'000;
                     beat.adapter_states = all_adapters_up;
+                    beat.key_id = key ? key->id : 0;
                     RxRecord& record = batch[i];
                     record.src_address = test::address_of(peer, network);
                     record.src_port = default_port;
@@ -92,7 +95,7 @@ void bm_engine_ingest_tick(benchmark::State& state) {
                                                                    wire::beat_size};
                     wire::encode(beat, bytes);
                     if (key) {
-                        mac_sign(*key, bytes);
+                        mac_sign(key->bytes, bytes);
                     }
                 }
             }
@@ -158,6 +161,76 @@ void bm_engine_ingest_tick(benchmark::State& state) {
         state.SkipWithError(error.c_str());
     }
 }
+
+// What a flood costs the engine per datagram (docs/security.md, Floods): bursts of 32 received
+// datagrams, each either random garbage (forged = 0) or a well-formed beat of the cluster that
+// names a live peer and the cluster's key id with a random tag (forged = 1: a full MAC each).
+void bm_engine_ingest_hostile(benchmark::State& state) {
+    const bool forged = state.range(0) != 0;
+    constexpr std::size_t burst = 32;
+    const std::array<std::uint8_t, 32> material{42};
+    const MacKey key = derive_key(material);
+    ClusterConfig config = test::make_cluster_config(3, 1, NetworkMode::unicast, fast, key);
+    config.local_node = 1;
+    policy::NodeDetector detector;
+    Engine engine(config, detector, EngineOptions{.incarnation = 1});
+    NullTransport transport;
+    engine.attach_transport(0, transport);
+    Nanos now = nanos_per_s;
+    if (!engine.start(now).empty()) {
+        state.SkipWithError("engine did not start");
+        return;
+    }
+    std::mt19937_64 rng(7);
+    std::vector<RxRecord> batch(4096);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+        RxRecord& record = batch[i];
+        record.src_address = *Ipv4::parse("198.18.1.99");
+        record.src_port = 40000;
+        if (!forged) {
+            record.length = static_cast<std::uint16_t>(1 + rng() % wire::max_datagram);
+            for (std::uint8_t& byte : record.bytes) {
+                byte = static_cast<std::uint8_t>(rng());
+            }
+            continue;
+        }
+        wire::Beat beat;
+        beat.cluster_id = config.cluster_id;
+        beat.src_node = 2;
+        beat.dst_node = 1;
+        beat.dst_adapter = 0;
+        beat.incarnation = static_cast<std::uint32_t>(rng()) | 1U;
+        beat.seq = i + 1;
+        beat.multiplier = 3;
+        beat.interval_us = 10'000;
+        beat.key_id = key.id;
+        record.length = wire::beat_size;
+        std::span<std::uint8_t, wire::beat_size> bytes{record.bytes.data(), wire::beat_size};
+        wire::encode(beat, bytes);
+        for (std::size_t at = wire::mac_offset; at < wire::beat_size; ++at) {
+            bytes[at] = static_cast<std::uint8_t>(rng());
+        }
+    }
+    std::size_t cursor = 0;
+    for (auto _ : state) {
+        for (std::size_t b = 0; b < burst; ++b) {
+            RxRecord& record = batch[cursor];
+            cursor = (cursor + 1) % batch.size();
+            record.rx_ns = now;
+            engine.ingest(0, record);
+        }
+        now += 10 * nanos_per_us;
+        engine.tick(now);
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * burst));
+    const EngineCounters& counters = engine.counters();
+    state.counters["bad_mac"] = static_cast<double>(counters.dropped_for(DropReason::bad_mac));
+    if (counters.beats_accepted != 0) {
+        state.SkipWithError("a hostile datagram was accepted");
+    }
+}
+
+BENCHMARK(bm_engine_ingest_hostile)->ArgName("forged")->Arg(0)->Arg(1);
 
 BENCHMARK(bm_engine_ingest_tick)
     ->ArgNames({"peers", "mac", "burst", "networks"})

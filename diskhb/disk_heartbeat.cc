@@ -2,6 +2,8 @@
 // node's clock, and the disk's own failures (errors, stalls) reported as the loss of the source.
 #include "diskhb/disk_heartbeat.hh"
 
+#include "hb/mac.hh"
+
 #include <sys/epoll.h>
 #include <sys/random.h>
 #include <time.h>
@@ -74,6 +76,11 @@ std::variant<std::unique_ptr<DiskHeartbeat>, std::string> DiskHeartbeat::open(
         !problem.empty()) {
         return problem;
     }
+    if (std::string problem = check_authentication(disk.path(), std::get<Header>(header),
+                                                   !topology.config().keys.empty());
+        !problem.empty()) {
+        return problem;
+    }
     auto io =
         UringDiskIo::open(disk, std::get<Header>(header), topology.local_node(), options.io_mode);
     if (auto* error = std::get_if<std::string>(&io)) {
@@ -96,6 +103,10 @@ std::variant<std::unique_ptr<DiskHeartbeat>, std::string> DiskHeartbeat::start(
     HB_ASSERT(local >= 1 && local <= header.slot_count);
     std::unique_ptr<DiskHeartbeat> heartbeat{new DiskHeartbeat(std::move(io), detector)};
     DiskHeartbeat& h = *heartbeat;
+    // A header that disagrees with the keys is refused by open(); a test's header decides here.
+    if (header.authenticated) {
+        h.replace_keys(topology.config().keys);
+    }
     h.cluster_id_ = header.cluster_id;
     h.local_node_ = local;
     h.interval_ns_ = options.interval_ns != 0 ? options.interval_ns : header.interval_ns;
@@ -164,6 +175,13 @@ void DiskHeartbeat::leaving(Nanos now) noexcept {
     }
 }
 
+void DiskHeartbeat::replace_keys(const KeySet& beat_keys) noexcept {
+    keys_ = KeySet{};
+    for (const MacKey& key : beat_keys.accepted()) {
+        HB_ASSERT(keys_.add(derive_disk_key(key)));
+    }
+}
+
 void DiskHeartbeat::start_cycle(Nanos now) noexcept {
     HB_ASSERT(!in_flight_);
     ++seq_;
@@ -175,7 +193,7 @@ void DiskHeartbeat::start_cycle(Nanos now) noexcept {
                     .writer_nonce = nonce_,
                     .adapter_states = detector_.local_adapter_states(),
                     .message = {}};
-    encode_slot(slot, io_->own_sector());
+    encode_slot(slot, io_->own_sector(), keys_.empty() ? nullptr : &keys_.signing());
     next_cycle_ns_ += interval_ns_;
     if (next_cycle_ns_ <= now) {
         next_cycle_ns_ = now + interval_ns_;  // after a stall, start the cadence again
@@ -253,8 +271,8 @@ std::span<const std::uint8_t> slot_sector(DiskIo& io, NodeId node) noexcept {
 
 bool DiskHeartbeat::read_slot(Watched& watched, Slot& slot, bool empty_is_corrupt,
                               Nanos now) noexcept {
-    const DecodeResult result =
-        decode_slot(slot_sector(*io_, watched.node), cluster_id_, watched.node, slot);
+    const DecodeResult result = decode_slot(slot_sector(*io_, watched.node), cluster_id_,
+                                            watched.node, slot, keys_.empty() ? nullptr : &keys_);
     switch (result) {
         case DecodeResult::ok:
             cleared(watched, DiskProblem::slot_corrupt);
@@ -268,6 +286,12 @@ bool DiskHeartbeat::read_slot(Watched& watched, Slot& slot, bool empty_is_corrup
             return false;
         case DecodeResult::torn:
             ++counters_.torn;
+            problem(watched, DiskProblem::slot_corrupt, now);
+            return false;
+        case DecodeResult::bad_mac:
+            // Written by someone without the key: never believed, reported as a slot that
+            // cannot be trusted.
+            ++counters_.bad_mac;
             problem(watched, DiskProblem::slot_corrupt, now);
             return false;
         case DecodeResult::wrong_cluster:

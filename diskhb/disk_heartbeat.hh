@@ -40,6 +40,7 @@ struct DiskCounters {
     std::uint64_t torn = 0;
     std::uint64_t wrong_cluster = 0;
     std::uint64_t wrong_node = 0;
+    std::uint64_t bad_mac = 0;            // intact, but not signed with an accepted key (a forgery)
     std::uint64_t conflicts = 0;          // two writers on one slot
     std::uint64_t problems_reported = 0;  // on_disk_problem calls (rate-limited)
 };
@@ -72,6 +73,11 @@ public:
     // Graceful stop: from now on the slot says LEAVING; written at once unless a cycle is in
     // flight (then by the next). Keep polling until left().
     void leaving(Nanos now) noexcept;
+    // A key rollover step: slots are signed with the new signing key and accepted under any of
+    // the set from the next cycle on. Beat keys (the cluster's), as the topology's config has them.
+    void replace_keys(const KeySet& beat_keys) noexcept;
+    [[nodiscard]] bool authenticated() const noexcept { return !keys_.empty(); }
+
     // A LEAVING slot was written and read back.
     [[nodiscard]] bool left() const noexcept { return left_; }
 
@@ -123,6 +129,7 @@ private:
     DiskFile disk_file_;  // open() keeps the disk open for as long as the ring (below) uses it
     std::unique_ptr<DiskIo> io_;
     Detector& detector_;
+    KeySet keys_;  // disk keys (hb::derive_disk_key); empty on an unauthenticated disk
     std::uint64_t cluster_id_ = 0;
     NodeId local_node_ = 0;
     Nanos interval_ns_ = 0;

@@ -203,6 +203,21 @@ std::string check_header(const DiskFile& disk, const Header& header, std::uint64
     return {};
 }
 
+std::string check_authentication(const std::string& path, const Header& header, bool have_key) {
+    if (header.authenticated && !have_key) {
+        return disk_says(path,
+                         "is authenticated (initialised with a key file): its slots can only be "
+                         "checked with the cluster key");
+    }
+    if (!header.authenticated && have_key) {
+        return disk_says(
+            path,
+            "was initialised without a key, so anyone who can write it could forge "
+            "slots: re-initialise it with hbdisk init --key-file (every node stopped)");
+    }
+    return {};
+}
+
 std::string initialise_disk(const DiskFile& disk, const Header& header) {
     if (header.sector_size != disk.sector_size()) {
         return disk_says(disk.path(), "has " + std::to_string(disk.sector_size()) +

@@ -52,6 +52,11 @@ private:
 // node and its peers), the sector size and the disk's size. Empty when it may.
 [[nodiscard]] std::string check_header(const DiskFile& disk, const Header& header,
                                        std::uint64_t cluster_id, std::span<const NodeId> nodes);
+// Whether a node with (or without) a cluster key may use a disk with this header: an
+// authenticated disk needs the key to check slots, and a node with a key refuses an
+// unauthenticated disk, whose slots anyone able to write the disk could forge. "" when it may.
+[[nodiscard]] std::string check_authentication(const std::string& path, const Header& header,
+                                               bool have_key);
 
 // Writes `header` to sector 0 and zeroes every slot sector (what `hbdisk init` does); a regular
 // file that is too short is extended. The header's sector size must be the disk's.

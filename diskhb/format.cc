@@ -8,6 +8,7 @@
 #include <boost/crc.hpp>
 
 #include "hb/assert.hh"
+#include "hb/mac.hh"
 
 namespace hb::diskhb {
 
@@ -117,6 +118,8 @@ std::string_view to_string(DecodeResult result) noexcept {
             return "wrong_node";
         case DecodeResult::bad_field:
             return "bad_field";
+        case DecodeResult::bad_mac:
+            return "bad_mac";
     }
     return "unknown";
 }
@@ -140,6 +143,8 @@ void encode_header(const Header& header, std::span<std::uint8_t> sector) noexcep
     std::fill(sector.begin(), sector.end(), std::uint8_t{0});
     put<std::uint32_t>(sector, header_offset::magic, header_magic);
     put<std::uint16_t>(sector, header_offset::version, format_version);
+    put<std::uint16_t>(sector, header_offset::flags,
+                       header.authenticated ? header_flags::authenticated : std::uint16_t{0});
     put<std::uint64_t>(sector, header_offset::cluster_id, header.cluster_id);
     put<std::uint32_t>(sector, header_offset::slot_count, header.slot_count);
     put<std::uint32_t>(sector, header_offset::sector_size, header.sector_size);
@@ -176,7 +181,9 @@ DecodeResult decode_header(std::span<const std::uint8_t> sector, Header& header)
         .interval_ns = get<Nanos>(own, header_offset::interval_ns),
         .multiplier = get<std::uint32_t>(own, header_offset::multiplier),
     };
-    if (!valid_header(decoded) || get<std::uint16_t>(own, header_offset::reserved) != 0 ||
+    const auto flags = get<std::uint16_t>(own, header_offset::flags);
+    decoded.authenticated = (flags & header_flags::authenticated) != 0;
+    if (!valid_header(decoded) || (flags & ~header_flags::known) != 0 ||
         !all_zero(own.subspan(header_offset::end))) {
         return DecodeResult::bad_field;
     }
@@ -184,7 +191,7 @@ DecodeResult decode_header(std::span<const std::uint8_t> sector, Header& header)
     return DecodeResult::ok;
 }
 
-void encode_slot(const Slot& slot, std::span<std::uint8_t> sector) noexcept {
+void encode_slot(const Slot& slot, std::span<std::uint8_t> sector, const MacKey* key) noexcept {
     HB_ASSERT(valid_sector_size(static_cast<std::uint32_t>(sector.size())));
     HB_ASSERT(slot.node >= 1 && slot.node <= max_slots);
     HB_ASSERT(slot.state == SlotState::alive || slot.state == SlotState::leaving);
@@ -201,11 +208,16 @@ void encode_slot(const Slot& slot, std::span<std::uint8_t> sector) noexcept {
     put<std::uint64_t>(sector, slot_offset::writer_nonce, slot.writer_nonce);
     std::copy(slot.message.begin(), slot.message.end(), sector.begin() + slot_offset::message);
     put<std::uint64_t>(sector, sector.size() - slot_offset::seq_copy_from_end, slot.seq);
+    if (key != nullptr) {
+        put<std::uint8_t>(sector, slot_offset::key_id, key->id);
+        const MacTag tag = mac_tag(key->bytes, sector.first(slot_offset::crc));
+        std::copy(tag.begin(), tag.end(), sector.begin() + slot_offset::mac);
+    }
     put<std::uint32_t>(sector, slot_offset::crc, sector_crc(sector, slot_offset::crc));
 }
 
 DecodeResult decode_slot(std::span<const std::uint8_t> sector, std::uint64_t cluster_id,
-                         NodeId node, Slot& slot) noexcept {
+                         NodeId node, Slot& slot, const KeySet* keys) noexcept {
     HB_ASSERT(valid_sector_size(static_cast<std::uint32_t>(sector.size())));
     if (all_zero(sector)) {
         return DecodeResult::empty;
@@ -228,10 +240,30 @@ DecodeResult decode_slot(std::span<const std::uint8_t> sector, std::uint64_t clu
     const auto written_node = get<std::uint32_t>(sector, slot_offset::node);
     if ((state != static_cast<std::uint8_t>(SlotState::alive) &&
          state != static_cast<std::uint8_t>(SlotState::leaving)) ||
-        get<std::uint8_t>(sector, slot_offset::reserved) != 0 || seq == 0 ||
-        get<std::uint64_t>(sector, tail) != seq || written_node == 0 || written_node > max_slots ||
+        seq == 0 || get<std::uint64_t>(sector, tail) != seq || written_node == 0 ||
+        written_node > max_slots ||
         !all_zero(sector.subspan(slot_offset::end, tail - slot_offset::end))) {
         return DecodeResult::bad_field;
+    }
+    const auto key_id = get<std::uint8_t>(sector, slot_offset::key_id);
+    const auto stored_mac = sector.subspan(slot_offset::mac, slot_offset::mac_size);
+    if (keys == nullptr) {
+        if (key_id != 0 || !all_zero(stored_mac)) {
+            return DecodeResult::bad_field;
+        }
+    } else {
+        // Anyone who can write the disk can write a valid CRC; only a key holder a valid MAC.
+        bool authentic = false;
+        for (const MacKey& key : keys->accepted()) {
+            if (key.id == key_id &&
+                tag_equal(mac_tag(key.bytes, sector.first(slot_offset::crc)), stored_mac)) {
+                authentic = true;
+                break;
+            }
+        }
+        if (!authentic) {
+            return DecodeResult::bad_mac;
+        }
     }
     if (get<std::uint64_t>(sector, slot_offset::cluster_id) != cluster_id) {
         return DecodeResult::wrong_cluster;
@@ -247,6 +279,7 @@ DecodeResult decode_slot(std::span<const std::uint8_t> sector, std::uint64_t clu
     slot.writer_nonce = get<std::uint64_t>(sector, slot_offset::writer_nonce);
     slot.adapter_states = get<std::uint32_t>(sector, slot_offset::adapter_states);
     std::copy_n(sector.begin() + slot_offset::message, message_size, slot.message.begin());
+    slot.key_id = key_id;
     return DecodeResult::ok;
 }
 

@@ -13,10 +13,10 @@ namespace hb {
 namespace {
 
 constexpr std::array<std::string_view, drop_reason_count> drop_reason_names = {
-    "oversize",      "truncated",         "bad_magic",     "bad_version",   "bad_length",
-    "bad_kind",      "bad_field",         "other_cluster", "bad_mac",       "unsupported_kind",
-    "own_beat",      "not_for_us",        "unknown_node",  "wrong_network", "unknown_adapter",
-    "wrong_address", "stale_incarnation", "stale_seq",     "duplicate",
+    "oversize",         "truncated",     "bad_magic",         "bad_version",  "bad_length",
+    "bad_kind",         "bad_field",     "other_cluster",     "bad_mac",      "unknown_key",
+    "unsupported_kind", "own_beat",      "not_for_us",        "unknown_node", "wrong_network",
+    "unknown_adapter",  "wrong_address", "stale_incarnation", "stale_seq",    "duplicate",
 };
 
 DropReason drop_reason_of(wire::DecodeError error) noexcept {
@@ -83,6 +83,7 @@ std::uint64_t Engine::beats_sent_on(PathIndex path) const noexcept {
 
 Engine::Engine(const ClusterConfig& config, Detector& detector, EngineOptions options)
     : config_(config),
+      keys_(config.keys),
       topology_(config),
       detector_(detector),
       options_(options),
@@ -193,6 +194,17 @@ void Engine::emit(const Event& event) noexcept {
     }
 }
 
+void Engine::replace_keys(const KeySet& keys) noexcept {
+    // Switching between authenticated and not is a restart, never a reload: it would let an
+    // unauthenticated configuration slip in through a SIGHUP.
+    HB_ASSERT(keys.empty() == keys_.empty());
+    keys_ = keys;
+}
+
+bool Engine::PeerRuntime::was_previous(std::uint32_t value) const noexcept {
+    return std::find(previous.begin(), previous.end(), value) != previous.end();
+}
+
 void Engine::fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now,
                        std::uint16_t flags) const {
     const LocalAdapter& adapter = topology_.local_adapters()[local];
@@ -210,6 +222,7 @@ void Engine::fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now,
     beat.interval_us =
         static_cast<std::uint32_t>(std::max<Nanos>(timing.interval_ns / nanos_per_us, 1));
     beat.adapter_states = detector_.local_adapter_states();
+    beat.key_id = keys_.empty() ? 0 : keys_.signing().id;
 }
 
 void Engine::clear_echo(wire::Beat& beat) noexcept {
@@ -236,8 +249,8 @@ void Engine::set_echo(wire::Beat& beat, PathIndex path, Nanos now) const noexcep
 std::size_t Engine::encode_into(const wire::Beat& beat, TxRecord& record) const noexcept {
     std::span<std::uint8_t, wire::beat_size> bytes{record.bytes.data(), wire::beat_size};
     wire::encode(beat, bytes);
-    if (config_.key) {
-        mac_sign(*config_.key, bytes);
+    if (!keys_.empty()) {
+        mac_sign(keys_.signing().bytes, bytes);
     }
     record.length = wire::beat_size;
     return wire::beat_size;
@@ -328,7 +341,9 @@ void Engine::leave(Nanos now, std::uint32_t copies) noexcept {
 
 void Engine::restart_peer(PeerIndex peer, std::uint32_t incarnation, Nanos rx_ns) noexcept {
     PeerRuntime& runtime = peers_[peer];
-    runtime.previous_incarnation = runtime.incarnation;
+    std::copy_backward(runtime.previous.begin(), runtime.previous.end() - 1,
+                       runtime.previous.end());
+    runtime.previous[0] = runtime.incarnation;
     runtime.incarnation = incarnation;
     for (const PathIndex path : topology_.peers()[peer].paths) {
         PathRuntime& p = paths_[path];
@@ -343,68 +358,74 @@ void Engine::restart_peer(PeerIndex peer, std::uint32_t incarnation, Nanos rx_ns
 
 void Engine::ingest(std::uint32_t local, const RxRecord& record) noexcept {
     HB_ASSERT(local < locals_.size());
+    const Ipv4 from = record.src_address;
     if (record.length > wire::max_datagram) {
-        drop(DropReason::oversize);
+        drop(DropReason::oversize, from);
         return;
     }
     wire::Beat beat;
     const std::span<const std::uint8_t> datagram{record.bytes.data(), record.length};
     if (const wire::DecodeError error = wire::decode(datagram, beat);
         error != wire::DecodeError::none) {
-        drop(drop_reason_of(error));
+        drop(drop_reason_of(error), from);
         return;
     }
     if (beat.cluster_id != config_.cluster_id) {
-        drop(DropReason::other_cluster);
+        drop(DropReason::other_cluster, from);
         return;
     }
-    if (config_.key && !mac_verify(*config_.key, std::span<const std::uint8_t, wire::beat_size>{
-                                                     record.bytes.data(), wire::beat_size})) {
-        drop(DropReason::bad_mac);
-        return;
+    // Authenticity before anything else is believed: nothing below changes state for a datagram
+    // that a key holder did not send (a forged restart or a replayed beat included).
+    if (!keys_.empty()) {
+        const MacCheck check = mac_check(keys_, std::span<const std::uint8_t, wire::beat_size>{
+                                                    record.bytes.data(), wire::beat_size});
+        if (check != MacCheck::ok) {
+            drop(check == MacCheck::unknown_key ? DropReason::unknown_key : DropReason::bad_mac,
+                 from);
+            return;
+        }
     }
     if (beat.kind == wire::Kind::ping) {
         answer_ping(local, beat, record);
         return;
     }
     if (beat.kind != wire::Kind::beat) {
-        drop(DropReason::unsupported_kind);
+        drop(DropReason::unsupported_kind, from);
         return;
     }
     if (beat.src_node == config_.local_node) {
-        drop(DropReason::own_beat);
+        drop(DropReason::own_beat, from);
         return;
     }
     const LocalAdapter& adapter = topology_.local_adapters()[local];
     if ((beat.dst_node != 0 && beat.dst_node != config_.local_node) ||
         (beat.dst_adapter != wire::any_adapter && beat.dst_adapter != adapter.adapter)) {
-        drop(DropReason::not_for_us);
+        drop(DropReason::not_for_us, from);
         return;
     }
     const PeerIndex peer = topology_.peer_of(beat.src_node);
     if (peer == Topology::none) {
-        drop(DropReason::unknown_node);
+        drop(DropReason::unknown_node, from);
         return;
     }
     if (beat.network != adapter.network) {
-        drop(DropReason::wrong_network);
+        drop(DropReason::wrong_network, from);
         return;
     }
     const PathIndex path = topology_.find_path(local, beat.src_node, beat.src_adapter);
     if (path == Topology::none) {
-        drop(DropReason::unknown_adapter);
+        drop(DropReason::unknown_adapter, from);
         return;
     }
     if (record.src_address != topology_.paths()[path].peer_address) {
-        drop(DropReason::wrong_address);
+        drop(DropReason::wrong_address, from);
         return;
     }
 
     PeerRuntime& peer_runtime = peers_[peer];
     if (beat.incarnation != peer_runtime.incarnation) {
-        if (peer_runtime.incarnation != 0 &&
-            beat.incarnation == peer_runtime.previous_incarnation) {
-            drop(DropReason::stale_incarnation);
+        if (peer_runtime.incarnation != 0 && peer_runtime.was_previous(beat.incarnation)) {
+            drop(DropReason::stale_incarnation, from);
             return;
         }
         if (peer_runtime.incarnation == 0) {
@@ -417,11 +438,11 @@ void Engine::ingest(std::uint32_t local, const RxRecord& record) noexcept {
     PathRuntime& runtime = paths_[path];
     const PathTracker::Arrival arrival = runtime.tracker.record(beat.seq, record.rx_ns);
     if (arrival == PathTracker::Arrival::stale) {
-        drop(DropReason::stale_seq);
+        drop(DropReason::stale_seq, from);
         return;
     }
     if (arrival == PathTracker::Arrival::duplicate) {
-        drop(DropReason::duplicate);
+        drop(DropReason::duplicate, from);
         return;
     }
     ++counters_.beats_accepted;

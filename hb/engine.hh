@@ -34,6 +34,7 @@ enum class DropReason : std::uint8_t {
     bad_field,
     other_cluster,
     bad_mac,
+    unknown_key,       // signed with a key id no accepted key has (a rollover step missed)
     unsupported_kind,  // a valid header of a kind this engine does not serve
     own_beat,          // our own multicast beat looped back
     not_for_us,        // addressed to another node or adapter
@@ -51,6 +52,8 @@ std::string_view drop_reason_name(DropReason reason) noexcept;
 
 struct EngineCounters {
     std::array<std::uint64_t, drop_reason_count> dropped{};
+    // The source of the latest datagram dropped for each reason, for the operator's log.
+    std::array<Ipv4, drop_reason_count> last_dropped_from{};
     std::uint64_t beats_accepted = 0;
     std::uint64_t beats_sent = 0;
     std::uint64_t send_failures = 0;   // beats (and PONGs) a transport did not take
@@ -114,6 +117,12 @@ public:
     // NODE_LEFT instead of NODE_DOWN. The engine should not be ticked afterwards.
     void leave(Nanos now, std::uint32_t copies = 3) noexcept;
 
+    // Replaces the keys beats are signed with and checked against (a key rollover, on SIGHUP):
+    // takes effect with the next beat sent or received. Engine thread only; the set must not be
+    // empty when the engine started with keys, nor hold keys when it started without.
+    void replace_keys(const KeySet& keys) noexcept;
+    const KeySet& keys() const noexcept { return keys_; }
+
     std::uint32_t incarnation() const noexcept { return incarnation_; }
     const EngineCounters& counters() const noexcept { return counters_; }
     const PathTracker& tracker(PathIndex path) const noexcept { return paths_[path].tracker; }
@@ -142,8 +151,13 @@ private:
         std::uint64_t pongs_sent = 0;    // the sequence of this adapter's PONGs
     };
     struct PeerRuntime {
+        // Incarnations the peer had before the current one, newest first: a beat from any of
+        // them is a late arrival or a replay of an earlier life, never a restart.
+        static constexpr std::size_t history = 8;
         std::uint32_t incarnation = 0;
-        std::uint32_t previous_incarnation = 0;
+        std::array<std::uint32_t, history> previous{};
+
+        bool was_previous(std::uint32_t value) const noexcept;
     };
 
     void emit(const Event& event) noexcept override;
@@ -153,7 +167,10 @@ private:
     void set_echo(wire::Beat& beat, PathIndex path, Nanos now) const noexcept;
     static void clear_echo(wire::Beat& beat) noexcept;
     std::size_t encode_into(const wire::Beat& beat, TxRecord& record) const noexcept;
-    void drop(DropReason reason) noexcept { ++counters_.dropped[static_cast<std::size_t>(reason)]; }
+    void drop(DropReason reason, Ipv4 from) noexcept {
+        ++counters_.dropped[static_cast<std::size_t>(reason)];
+        counters_.last_dropped_from[static_cast<std::size_t>(reason)] = from;
+    }
     void restart_peer(PeerIndex peer, std::uint32_t incarnation, Nanos rx_ns) noexcept;
     // The time to the next beat on an adapter: 75 to 90 % of the advertised interval (BFD's
     // rule, RFC 5880 6.8.7), so that a beat after k-1 losses still arrives before the receiver's
@@ -161,6 +178,7 @@ private:
     Nanos next_send_in(Nanos interval_ns) noexcept;
 
     const ClusterConfig& config_;
+    KeySet keys_;  // config_.keys until a rollover replaces them
     Topology topology_;
     Detector& detector_;
     EngineOptions options_;

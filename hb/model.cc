@@ -2,6 +2,8 @@
 
 #include <arpa/inet.h>
 
+#include "hb/assert.hh"
+
 namespace hb {
 
 std::optional<Ipv4> Ipv4::parse(std::string_view text) noexcept {
@@ -23,6 +25,19 @@ std::string Ipv4::to_string() const {
     in_addr address{htonl(value)};
     inet_ntop(AF_INET, &address, buffer, sizeof buffer);
     return buffer;
+}
+
+const MacKey& KeySet::signing() const noexcept {
+    HB_ASSERT(count != 0);
+    return keys[0];
+}
+
+bool KeySet::add(const MacKey& key) noexcept {
+    if (count == keys.size()) {
+        return false;
+    }
+    keys[count++] = key;
+    return true;
 }
 
 const NodeConfig* ClusterConfig::find_node(NodeId id) const noexcept {

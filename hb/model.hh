@@ -5,6 +5,7 @@
 #include <array>
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,9 +79,35 @@ struct NodeConfig {
 // 128-bit key for the beat MAC, derived from the cluster key file.
 using MacKeyBytes = std::array<std::uint8_t, 16>;
 
+// A cluster key as the MAC uses it: the derived key and its 8-bit id, which every beat signed with
+// it carries so that a receiver holding several keys (a rollover) knows which one to check.
+struct MacKey {
+    MacKeyBytes bytes{};
+    std::uint8_t id = 0;
+
+    friend bool operator==(const MacKey&, const MacKey&) = default;
+};
+
+// The keys of a node: the first signs what it sends, every one is accepted. More than one only
+// during a key rollover (docs/security.md); none means unauthenticated.
+struct KeySet {
+    static constexpr std::size_t capacity = 4;
+
+    std::array<MacKey, capacity> keys{};
+    std::size_t count = 0;
+
+    bool empty() const noexcept { return count == 0; }
+    const MacKey& signing() const noexcept;
+    std::span<const MacKey> accepted() const noexcept { return {keys.data(), count}; }
+    // Appends a key; false when the set is full.
+    [[nodiscard]] bool add(const MacKey& key) noexcept;
+
+    friend bool operator==(const KeySet&, const KeySet&) = default;
+};
+
 struct ClusterConfig {
     std::uint64_t cluster_id = 0;
-    std::optional<MacKeyBytes> key;  // absent: beats are sent and accepted unauthenticated
+    KeySet keys;  // empty: beats are sent and accepted unauthenticated
     NodeId local_node = 0;
     std::vector<NetworkConfig> networks;
     std::vector<NodeConfig> nodes;

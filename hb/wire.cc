@@ -35,13 +35,14 @@ inline constexpr std::size_t echo_hold_ns = 64;
 inline constexpr std::size_t echo_node = 68;
 inline constexpr std::size_t echo_adapter = 72;
 inline constexpr std::size_t multiplier = 73;
-inline constexpr std::size_t reserved_a = 74;
+inline constexpr std::size_t key_id = 74;
+inline constexpr std::size_t reserved_a = 75;
 inline constexpr std::size_t interval_us = 76;
 inline constexpr std::size_t adapter_states = 80;
 inline constexpr std::size_t reserved_b = 84;
 }  // namespace offset
 
-inline constexpr std::size_t reserved_a_size = 2;
+inline constexpr std::size_t reserved_a_size = 1;
 inline constexpr std::size_t reserved_b_size = 12;
 
 static_assert(offset::version == offset::magic + 2);
@@ -63,7 +64,8 @@ static_assert(offset::echo_hold_ns == offset::echo_tx_time_ns + 8);
 static_assert(offset::echo_node == offset::echo_hold_ns + 4);
 static_assert(offset::echo_adapter == offset::echo_node + 4);
 static_assert(offset::multiplier == offset::echo_adapter + 1);
-static_assert(offset::reserved_a == offset::multiplier + 1);
+static_assert(offset::key_id == offset::multiplier + 1 && offset::key_id == key_id_offset);
+static_assert(offset::reserved_a == offset::key_id + 1);
 static_assert(offset::interval_us == offset::reserved_a + reserved_a_size);
 static_assert(offset::adapter_states == offset::interval_us + 4);
 static_assert(offset::reserved_b == offset::adapter_states + 4);
@@ -118,8 +120,8 @@ constexpr std::uint64_t load_u64(const std::uint8_t* in, std::size_t at) noexcep
 }
 
 constexpr bool reserved_zero(const std::uint8_t* in) noexcept {
-    static_assert(reserved_a_size == 2 && reserved_b_size == 8 + 4);
-    return load_u16(in, offset::reserved_a) == 0 && load_u64(in, offset::reserved_b) == 0 &&
+    static_assert(reserved_a_size == 1 && reserved_b_size == 8 + 4);
+    return load_u8(in, offset::reserved_a) == 0 && load_u64(in, offset::reserved_b) == 0 &&
            load_u32(in, offset::reserved_b + 8) == 0;
 }
 
@@ -183,6 +185,7 @@ void encode(const Beat& beat, std::span<std::uint8_t, beat_size> out) noexcept {
     store_u32(p, offset::echo_node, beat.echo_node);
     store_u8(p, offset::echo_adapter, beat.echo_adapter);
     store_u8(p, offset::multiplier, beat.multiplier);
+    store_u8(p, offset::key_id, beat.key_id);
     std::fill_n(p + offset::reserved_a, reserved_a_size, std::uint8_t{0});
     store_u32(p, offset::interval_us, beat.interval_us);
     store_u32(p, offset::adapter_states, beat.adapter_states);
@@ -231,6 +234,7 @@ DecodeError decode(std::span<const std::uint8_t> datagram, Beat& out) noexcept {
     beat.multiplier = load_u8(p, offset::multiplier);
     beat.interval_us = load_u32(p, offset::interval_us);
     beat.adapter_states = load_u32(p, offset::adapter_states);
+    beat.key_id = load_u8(p, offset::key_id);
 
     // Unknown flags and non-zero reserved bytes mean a newer sender whose meaning v1 cannot know:
     // refusing them keeps a later version from being misread as this one.

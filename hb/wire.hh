@@ -14,6 +14,8 @@ inline constexpr std::uint8_t version = 1;
 inline constexpr std::size_t beat_size = 112;
 inline constexpr std::size_t mac_offset = 96;  // the MAC covers bytes [0, mac_offset)
 inline constexpr std::size_t mac_size = 16;
+// The id of the key the MAC was made with (0 when unauthenticated), covered by the MAC.
+inline constexpr std::size_t key_id_offset = 74;
 // Largest datagram a receiver keeps; anything longer is truncated by the transport and rejected.
 inline constexpr std::size_t max_datagram = 128;
 static_assert(mac_offset + mac_size == beat_size);
@@ -55,6 +57,7 @@ struct Beat {
     std::uint8_t multiplier = 0;  // advertised timing
     std::uint32_t interval_us = 0;
     std::uint32_t adapter_states = 0;  // bit i: the sender's adapter i is up
+    std::uint8_t key_id = 0;           // the MacKey::id it is signed with; 0 when unsigned
 
     friend bool operator==(const Beat&, const Beat&) = default;
 };

@@ -10,12 +10,14 @@
 #include <unistd.h>
 
 #include <fcntl.h>
+#include <array>
 #include <cerrno>
 #include <cstdlib>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "hb/mac.hh"
 #include "tests/diskhb/disk_support.hh"
 #include "tests/support/allocation_counter.hh"
 #include "tests/support/recording_detector.hh"
@@ -455,6 +457,57 @@ TEST_P(DiskHeartbeatTest, SlotsOfAnotherClusterOrNodeAreConflicts) {
     EXPECT_EQ(one.problems(DiskProblem::slot_conflict, 2), 1u);
     EXPECT_EQ(one.problems(DiskProblem::slot_conflict, 3), 1u);
     EXPECT_FALSE(one.last_of(2)->alive);
+}
+
+// With a cluster key the disk is authenticated: slots are signed, peers' slots checked, and a
+// slot written by someone without the key (a valid CRC, no valid MAC) is refused and counted,
+// never taken for a live node.
+TEST_P(DiskHeartbeatTest, AuthenticatedDiskRefusesSlotsWithoutAValidMac) {
+    Header header = test::test_header(sector_size_);
+    header.authenticated = true;
+    initialise(header);
+    std::array<std::uint8_t, 32> material{1};
+    const MacKey key = derive_key(material);
+    Node one(1), two(2);
+    ASSERT_TRUE(one.config.keys.add(key));
+    ASSERT_TRUE(two.config.keys.add(key));
+    open_both(one, two);
+    EXPECT_TRUE(one.heartbeat->authenticated());
+    Nanos t = start_;
+    for (int i = 0; i < 3; ++i, t += test::test_interval_ns) {
+        both(one, two, t);
+    }
+    ASSERT_NE(one.last_of(2), nullptr);
+    EXPECT_TRUE(one.last_of(2)->alive) << "signed slots of a key holder are believed";
+    EXPECT_EQ(one.heartbeat->counters().bad_mac, 0u);
+
+    // Node 3 never runs; a forger writes its slot, advancing, with a valid CRC and no key.
+    for (std::uint64_t seq = 1; seq <= 3; ++seq, t += test::test_interval_ns) {
+        write_slot(Slot{.cluster_id = test::test_cluster,
+                        .node = 3,
+                        .incarnation = 77,
+                        .seq = seq,
+                        .state = SlotState::alive,
+                        .writer_nonce = 1,
+                        .adapter_states = 1,
+                        .message = {}},
+                   3);
+        ASSERT_TRUE(run_cycle(*one.heartbeat, t));
+    }
+    EXPECT_EQ(one.heartbeat->counters().bad_mac, 3u);
+    EXPECT_EQ(one.problems(DiskProblem::slot_corrupt, 3), 1u) << "reported once per spell";
+    EXPECT_FALSE(one.last_of(3)->alive);
+
+    // A node without the key cannot use the disk, nor can a keyed node use an unauthenticated
+    // one (whose slots anyone able to write it could forge).
+    Node keyless(3);
+    auto refused = DiskHeartbeat::open(path_, keyless.topology, keyless.detector, options(), t);
+    ASSERT_TRUE(std::holds_alternative<std::string>(refused));
+    EXPECT_NE(std::get<std::string>(refused).find("is authenticated"), std::string::npos);
+    EXPECT_NE(check_authentication(path_, test::test_header(sector_size_), true)
+                  .find("was initialised without a key"),
+              std::string::npos);
+    EXPECT_EQ(check_authentication(path_, header, true), "");
 }
 
 TEST_P(DiskHeartbeatTest, PollAllocatesNothing) {

@@ -4,8 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "hb/mac.hh"
+
 #include <array>
 #include <cstdint>
+#include <initializer_list>
 #include <random>
 #include <string>
 #include <string_view>
@@ -38,6 +41,44 @@ constexpr std::string_view slot_vector_head =
     "00000000000000000000000000000000"
     "636b1534000000000000000000000000";
 constexpr std::string_view slot_vector_tail = "2a00000000000000";  // bytes 504..511
+
+// The authenticated slot of docs/PROTOCOL.md §8.6: vector_slot signed with the disk key of the
+// key file holding the bytes 0x00..0x1F (key id f2). Bytes 0..143 shown; bytes 504..511 as above.
+constexpr std::string_view signed_slot_vector_head =
+    "48424453010001f2efcdab8967452301"
+    "02000000030000008877665544332211"
+    "2a000000000000005a5a5a5aa5a5a5a5"
+    "00000000000000000000000000000000"
+    "00000000000000000000000000000000"
+    "00000000000000000000000000000000"
+    "00000000000000000000000000000000"
+    "572fb50454aee4f18ef81e5360645b38"
+    "2caaa84a000000000000000000000000";
+
+// A 512-byte slot sector of the vectors: `head`, zeroes, and the copy of seq in bytes 504..511.
+std::vector<std::uint8_t> slot_sector_of(std::string_view head) {
+    std::vector<std::uint8_t> sector = from_hex(head);
+    sector.resize(504, 0);
+    const std::vector<std::uint8_t> tail = from_hex(slot_vector_tail);
+    sector.insert(sector.end(), tail.begin(), tail.end());
+    return sector;
+}
+
+MacKey vector_disk_key() {
+    std::array<std::uint8_t, 32> material{};
+    for (std::size_t i = 0; i < material.size(); ++i) {
+        material[i] = static_cast<std::uint8_t>(i);
+    }
+    return derive_disk_key(derive_key(material));
+}
+
+KeySet key_set(std::initializer_list<MacKey> keys) {
+    KeySet set;
+    for (const MacKey& key : keys) {
+        EXPECT_TRUE(set.add(key));
+    }
+    return set;
+}
 
 const Header vector_header{.cluster_id = 0x0123456789ABCDEF,
                            .slot_count = 4,
@@ -101,15 +142,90 @@ TEST(DiskFormat, HeaderVector) {
 TEST(DiskFormat, SlotVector) {
     std::vector<std::uint8_t> sector(512);
     encode_slot(vector_slot, sector);
-    std::vector<std::uint8_t> expected = from_hex(slot_vector_head);
-    expected.resize(504, 0);
-    const std::vector<std::uint8_t> tail = from_hex(slot_vector_tail);
-    expected.insert(expected.end(), tail.begin(), tail.end());
+    const std::vector<std::uint8_t> expected = slot_sector_of(slot_vector_head);
     ASSERT_EQ(expected.size(), 512u);
     EXPECT_EQ(sector, expected);
     Slot decoded;
     ASSERT_EQ(decode_slot(expected, vector_slot.cluster_id, 2, decoded), DecodeResult::ok);
     EXPECT_EQ(decoded, vector_slot);
+}
+
+TEST(DiskFormat, AuthenticatedSlotVector) {
+    const MacKey key = vector_disk_key();
+    EXPECT_EQ(key.id, 0xF2);
+    std::vector<std::uint8_t> sector(512);
+    encode_slot(vector_slot, sector, &key);
+    const std::vector<std::uint8_t> expected = slot_sector_of(signed_slot_vector_head);
+    EXPECT_EQ(sector, expected);
+    const KeySet keys = key_set({key});
+    Slot decoded;
+    ASSERT_EQ(decode_slot(expected, vector_slot.cluster_id, 2, decoded, &keys), DecodeResult::ok);
+    Slot with_id = vector_slot;
+    with_id.key_id = 0xF2;
+    EXPECT_EQ(decoded, with_id);
+}
+
+// Anyone who can write the disk can write a slot with a valid CRC; only a key holder one with a
+// valid MAC. Readers of an authenticated disk refuse everything else, and the CRC still tells a
+// torn write from a forgery.
+TEST(DiskFormat, AuthenticatedSlotsRefuseForgeries) {
+    const MacKey key = vector_disk_key();
+    const std::array<std::uint8_t, 32> other_material{9};
+    const MacKey other = derive_disk_key(derive_key(other_material));
+    const KeySet keys = key_set({key});
+    Slot out;
+    std::vector<std::uint8_t> sector(512);
+
+    encode_slot(vector_slot, sector);  // unsigned: what a writer without the key produces
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &keys), DecodeResult::bad_mac);
+    encode_slot(vector_slot, sector, &other);
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &keys), DecodeResult::bad_mac);
+    MacKey renamed = other;
+    renamed.id = key.id;  // the right id on the wrong key
+    encode_slot(vector_slot, sector, &renamed);
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &keys), DecodeResult::bad_mac);
+
+    // A rollover: either key is accepted.
+    const KeySet both = key_set({other, key});
+    encode_slot(vector_slot, sector, &key);
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &both), DecodeResult::ok);
+    encode_slot(vector_slot, sector, &other);
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &both), DecodeResult::ok);
+
+    // A reader without keys refuses a signed slot rather than ignore what it cannot check.
+    encode_slot(vector_slot, sector, &key);
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out), DecodeResult::bad_field);
+
+    // Changing a covered byte and fixing the CRC (what a forger without the key can do) fails
+    // the MAC; a torn write is still torn.
+    encode_slot(vector_slot, sector, &key);
+    sector[slot_offset::seq] ^= 1;
+    sector[sector.size() - 8] ^= 1;
+    const std::uint32_t crc = [&] {
+        std::vector<std::uint8_t> copy = sector;
+        std::fill_n(copy.begin() + slot_offset::crc, 4, std::uint8_t{0});
+        return crc32c(copy);
+    }();
+    for (int i = 0; i < 4; ++i) {
+        sector[slot_offset::crc + static_cast<std::size_t>(i)] =
+            static_cast<std::uint8_t>(crc >> (8 * i));
+    }
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &keys), DecodeResult::bad_mac);
+    encode_slot(vector_slot, sector, &key);
+    sector[sector.size() - 8] ^= 1;  // the tail of another write
+    EXPECT_EQ(decode_slot(sector, vector_slot.cluster_id, 2, out, &keys), DecodeResult::torn);
+}
+
+TEST(DiskFormat, HeaderSaysAuthenticated) {
+    std::vector<std::uint8_t> sector(512);
+    Header header = vector_header;
+    header.authenticated = true;
+    encode_header(header, sector);
+    EXPECT_EQ(sector[header_offset::flags], header_flags::authenticated);
+    Header decoded;
+    ASSERT_EQ(decode_header(sector, decoded), DecodeResult::ok);
+    EXPECT_TRUE(decoded.authenticated);
+    EXPECT_EQ(decoded, header);
 }
 
 class DiskFormatSectors : public ::testing::TestWithParam<std::uint32_t> {};
@@ -196,7 +312,10 @@ TEST(DiskFormat, BadFieldsUnderAValidCrc) {
         }
     };
     Slot out;
-    for (const std::size_t offset : {slot_offset::state, slot_offset::reserved, std::size_t{300}}) {
+    // The key id and the MAC of an unauthenticated slot are zero, like reserved bytes.
+    for (const std::size_t offset :
+         {slot_offset::state, slot_offset::key_id, slot_offset::mac,
+          slot_offset::mac + slot_offset::mac_size - 1, std::size_t{300}}) {
         encode_slot(vector_slot, sector);
         sector[offset] = 9;
         reseal();
@@ -219,6 +338,17 @@ TEST(DiskFormat, BadFieldsUnderAValidCrc) {
     EXPECT_EQ(decode_header(head, header), DecodeResult::bad_version);
     encode_header(vector_header, head);
     head[header_offset::sector_size + 1] = 0x10;  // 4096 + 512: not a power of two
+    EXPECT_EQ(decode_header(head, header), DecodeResult::bad_field);
+    encode_header(vector_header, head);
+    head[header_offset::flags] = 0x02;  // a flag v1 does not know
+    head[header_offset::crc] = 0;
+    head[header_offset::crc + 1] = 0;
+    head[header_offset::crc + 2] = 0;
+    head[header_offset::crc + 3] = 0;
+    const std::uint32_t crc = crc32c(head);
+    for (std::size_t i = 0; i < 4; ++i) {
+        head[header_offset::crc + i] = static_cast<std::uint8_t>(crc >> (8 * i));
+    }
     EXPECT_EQ(decode_header(head, header), DecodeResult::bad_field);
 }
 

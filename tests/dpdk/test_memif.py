@@ -35,7 +35,7 @@ def config(local: int, socket: Path, prefix: str, dpdk_mode: str = "") -> str:
     port = f"net_memif0,role={role},socket={socket}"
     eal_args = ["--no-huge", "-m", "64", "--no-pci", "--no-telemetry",
                 "--log-level=lib.eal:error", f"--file-prefix={prefix}"]
-    lines = ["[cluster]", "id = 11", "[timing]", "interval_ms = 20", "multiplier = 5",
+    lines = ["[cluster]", "id = 11", 'key_file = "cluster.key"', "[timing]", "interval_ms = 20", "multiplier = 5",
              "[local]", f"node = {local}",
              "[process]", "realtime_priority = 0", "lock_memory = false",
              "[[network]]", 'name = "net_m"']
@@ -57,6 +57,9 @@ class Memif(unittest.TestCase):
         self.addCleanup(self.clean_up)
 
     def launch(self, dpdk_modes: dict[int, str]) -> None:
+        key = self.tmp / "cluster.key"
+        key.write_bytes(os.urandom(32))
+        key.chmod(0o600)
         for node in (1, 2):
             (self.tmp / f"{node}.toml").write_text(
                 config(node, self.tmp / "memif.sock", self.prefixes[node], dpdk_modes[node]))

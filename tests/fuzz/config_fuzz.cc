@@ -11,7 +11,7 @@
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     // No key file can be found under /nonexistent, so a key_file line always fails: the fuzzer
-    // explores the parser, not the file system.
+    // explores the parser, not the file system (and only allow_unauthenticated configs pass).
     const hb::node::ConfigResult result = hb::node::parse_config(text, "/nonexistent");
     HB_ASSERT(result.settings.has_value() == result.errors.empty());
     for (const hb::node::ConfigError& error : result.errors) {
@@ -22,7 +22,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const hb::ClusterConfig& cluster = result.settings->cluster;
     HB_ASSERT(cluster.cluster_id != 0);
-    HB_ASSERT(!cluster.key.has_value());
+    HB_ASSERT(cluster.keys.empty());
+    // Without a key a configuration is accepted only when it says so in so many words.
+    HB_ASSERT(result.settings->allow_unauthenticated);
     HB_ASSERT(!cluster.networks.empty());
     HB_ASSERT(cluster.nodes.size() >= 2);
     HB_ASSERT(cluster.find_node(cluster.local_node) != nullptr);

@@ -2,6 +2,7 @@
 // reason or decodes to a slot (header) that re-encodes to exactly the same bytes; a torn verdict
 // always has the two copies of seq disagreeing.
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -9,12 +10,27 @@
 
 #include "diskhb/format.hh"
 #include "hb/assert.hh"
+#include "hb/mac.hh"
 
 namespace {
 
 // The cluster id and position of docs/PROTOCOL.md §8.6's vectors, so the seed corpus decodes.
 constexpr std::uint64_t fuzz_cluster = 0x0123456789ABCDEF;
 constexpr hb::NodeId fuzz_node = 2;
+
+// The disk key of the signed slot vector (docs/PROTOCOL.md §8.6), so that corpus decodes as ok.
+const hb::KeySet& fuzz_keys() noexcept {
+    static const hb::KeySet keys = [] {
+        std::array<std::uint8_t, 32> material{};
+        for (std::size_t i = 0; i < material.size(); ++i) {
+            material[i] = static_cast<std::uint8_t>(i);
+        }
+        hb::KeySet set;
+        HB_ASSERT(set.add(hb::derive_disk_key(hb::derive_key(material))));
+        return set;
+    }();
+    return keys;
+}
 
 std::uint64_t seq_at(std::span<const std::uint8_t> sector, std::size_t offset) noexcept {
     std::uint64_t value = 0;
@@ -49,6 +65,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (result == disk::DecodeResult::ok) {
         std::vector<std::uint8_t> again(sector_size);
         disk::encode_slot(slot, again);
+        HB_ASSERT(again == sector);
+    }
+
+    // An authenticated reader: a slot it accepts re-signs to exactly the same bytes.
+    disk::Slot signed_slot;
+    const disk::DecodeResult signed_result =
+        disk::decode_slot(sector, fuzz_cluster, fuzz_node, signed_slot, &fuzz_keys());
+    HB_ASSERT(disk::to_string(signed_result) != "unknown");
+    if (signed_result == disk::DecodeResult::ok) {
+        HB_ASSERT(result != disk::DecodeResult::ok);  // never valid both signed and unsigned
+        std::vector<std::uint8_t> again(sector_size);
+        disk::encode_slot(signed_slot, again, &fuzz_keys().signing());
         HB_ASSERT(again == sector);
     }
 

@@ -2,8 +2,10 @@
 // graceful leave, every drop reason, and no allocation on the beat path.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
+#include <initializer_list>
 #include <new>
 
 #include "hb/engine.hh"
@@ -21,10 +23,10 @@ using test::TestCluster;
 
 constexpr Timing fast{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_count = 2};
 
-MacKeyBytes test_key() {
+MacKey test_key() {
     const std::array<std::uint8_t, 32> material{1, 2,  3,  4,  5,  6,  7,  8,
                                                 9, 10, 11, 12, 13, 14, 15, 16};
-    return derive_mac_key(material);
+    return derive_key(material);
 }
 
 TEST(Engine, PeersComeUpAndAKilledPeerIsReportedDownOnceWithinTheDetectionTime) {
@@ -279,9 +281,13 @@ protected:
         record.src_port = default_port;
         record.length = wire::beat_size;
         std::span<std::uint8_t, wire::beat_size> bytes{record.bytes.data(), wire::beat_size};
-        wire::encode(beat, bytes);
+        wire::Beat named = beat;
+        if (named.key_id == 0) {
+            named.key_id = test_key().id;  // an unsigned beat names the key too: a forged tag
+        }
+        wire::encode(named, bytes);
         if (sign) {
-            mac_sign(test_key(), bytes);
+            mac_sign(test_key().bytes, bytes);
         }
         return record;
     }
@@ -325,6 +331,11 @@ TEST_F(EngineDrops, EachReasonIsCountedSeparately) {
     EXPECT_EQ(dropped(DropReason::bad_mac), 2U);
 
     beat = valid_beat();
+    beat.key_id = static_cast<std::uint8_t>(test_key().id ^ 0x01U);
+    engine().ingest(0, record_of(beat));
+    EXPECT_EQ(dropped(DropReason::unknown_key), 1U) << "no accepted key has that id";
+
+    beat = valid_beat();
     beat.kind = wire::Kind::probe;
     engine().ingest(0, record_of(beat));
     EXPECT_EQ(dropped(DropReason::unsupported_kind), 1U);
@@ -360,8 +371,112 @@ TEST_F(EngineDrops, EachReasonIsCountedSeparately) {
     engine().ingest(0, record);
     EXPECT_EQ(dropped(DropReason::wrong_address), 1U);
 
-    EXPECT_EQ(engine().counters().dropped_total(), 14U);
+    EXPECT_EQ(engine().counters().dropped_total(), 15U);
     EXPECT_TRUE(cluster_->events_of(1, EventKind::node_restarted, 2).empty());
+    EXPECT_EQ(
+        engine().counters().last_dropped_from[static_cast<std::size_t>(DropReason::wrong_address)],
+        test::address_of(3, 0));
+}
+
+// The MAC is checked before anything is believed: a forged new incarnation (a fake restart)
+// changes no state, emits nothing, and the peer's real beats go on being accepted.
+TEST_F(EngineDrops, AForgedRestartChangesNothing) {
+    wire::Beat beat = valid_beat();
+    beat.incarnation = cluster_->engine(2).incarnation() ^ 0x5A5A'0001U;
+    beat.seq = 1;
+    const std::uint64_t highest = engine().tracker(0).highest_seq();
+    const std::uint64_t accepted = engine().counters().beats_accepted;
+    engine().ingest(0, record_of(beat, /*sign=*/false));
+    EXPECT_EQ(dropped(DropReason::bad_mac), 1U);
+    EXPECT_EQ(engine().counters().restarts_seen, 0U);
+    EXPECT_EQ(engine().counters().beats_accepted, accepted);
+    EXPECT_EQ(engine().tracker(0).highest_seq(), highest) << "the path's window is untouched";
+    cluster_->run_for(100 * nanos_per_ms);
+    EXPECT_TRUE(cluster_->events_of(1, EventKind::node_restarted, 2).empty());
+    EXPECT_TRUE(cluster_->events_of(1, EventKind::node_down, 2).empty());
+    EXPECT_GT(engine().tracker(0).highest_seq(), highest) << "the real beats still count";
+}
+
+// Replays of the current life are duplicates or older than the window; neither is heard.
+TEST_F(EngineDrops, ReplayedBeatsAreDuplicatesOrStale) {
+    wire::Beat beat = valid_beat();
+    beat.seq += 200;  // ahead of the real stream, so that its window moves past old numbers
+    const RxRecord ahead = record_of(beat);
+    engine().ingest(0, ahead);
+    const std::uint64_t accepted = engine().counters().beats_accepted;
+    engine().ingest(0, ahead);
+    EXPECT_EQ(dropped(DropReason::duplicate), 1U);
+    beat.seq -= PathTracker::window;
+    engine().ingest(0, record_of(beat));
+    EXPECT_EQ(dropped(DropReason::stale_seq), 1U);
+    EXPECT_EQ(engine().counters().beats_accepted, accepted);
+}
+
+// A beat from any of a peer's recent earlier lives is late or replayed, never a restart: a
+// captured beat of a life before the last one does not make the peer "restart" back into it.
+TEST_F(EngineDrops, AnEarlierLifeIsNeverARestart) {
+    const std::uint32_t first = cluster_->engine(2).incarnation();
+    wire::Beat beat = valid_beat();
+    for (std::uint32_t life = 1; life <= 3; ++life) {
+        beat.incarnation = first + life;
+        beat.seq = 1;
+        engine().ingest(0, record_of(beat));
+    }
+    EXPECT_EQ(engine().counters().restarts_seen, 3U);
+    for (std::uint32_t life = 0; life < 3; ++life) {
+        beat.incarnation = first + life;
+        beat.seq = 1000;
+        engine().ingest(0, record_of(beat));
+    }
+    EXPECT_EQ(dropped(DropReason::stale_incarnation), 3U);
+    EXPECT_EQ(engine().counters().restarts_seen, 3U);
+}
+
+// A key rollover in the order docs/security.md gives (accept the new key everywhere, sign with
+// it, forget the old) drops nothing and reports nothing; signing with a key a peer does not
+// accept yet is refused as unknown_key and, in time, reported.
+TEST(EngineKeys, RolloverInOrderIsInvisibleAndOutOfOrderIsCounted) {
+    const std::array<std::uint8_t, 32> other{42};
+    const MacKey old_key = test_key();
+    const MacKey new_key = derive_key(other);
+    ASSERT_NE(new_key.id, old_key.id) << "pick another test key: the ids collide";
+    TestCluster cluster(3, 1, NetworkMode::unicast, fast, old_key);
+    cluster.run_for(100 * nanos_per_ms);
+    const auto keys = [](std::initializer_list<MacKey> list) {
+        KeySet set;
+        for (const MacKey& key : list) {
+            EXPECT_TRUE(set.add(key));
+        }
+        return set;
+    };
+    std::array<std::size_t, 4> events_before{};
+    for (NodeId node = 1; node <= 3; ++node) {
+        events_before[node] = cluster.events(node).size();
+    }
+    for (const KeySet& step :
+         {keys({old_key, new_key}), keys({new_key, old_key}), keys({new_key})}) {
+        for (NodeId node = 1; node <= 3; ++node) {
+            cluster.engine(node).replace_keys(step);
+            cluster.run_for(50 * nanos_per_ms);
+        }
+    }
+    cluster.run_for(200 * nanos_per_ms);
+    for (NodeId node = 1; node <= 3; ++node) {
+        EXPECT_EQ(cluster.events(node).size(), events_before[node]) << "node " << node;
+        EXPECT_EQ(cluster.engine(node).counters().dropped_total(), 0U) << "node " << node;
+        EXPECT_EQ(cluster.engine(node).keys(), keys({new_key}));
+    }
+
+    // Node 1 moves on to a third key that its peers have never heard of.
+    const std::array<std::uint8_t, 32> third{43};
+    cluster.engine(1).replace_keys(keys({derive_key(third)}));
+    cluster.run_for(300 * nanos_per_ms);
+    for (NodeId peer = 2; peer <= 3; ++peer) {
+        EXPECT_GT(cluster.engine(peer).counters().dropped_for(DropReason::unknown_key) +
+                      cluster.engine(peer).counters().dropped_for(DropReason::bad_mac),
+                  0U);
+        EXPECT_EQ(cluster.events_of(peer, EventKind::node_down, 1).size(), 1U);
+    }
 }
 
 TEST_F(EngineDrops, APingIsAnsweredWithAPongOnTheSameAdapterAndOnlyWithAValidMac) {
@@ -393,7 +508,8 @@ TEST_F(EngineDrops, APingIsAnsweredWithAPongOnTheSameAdapterAndOnlyWithAValidMac
     ASSERT_EQ(got[0].length, wire::beat_size);
     const std::span<const std::uint8_t, wire::beat_size> bytes{got[0].bytes.data(),
                                                                wire::beat_size};
-    EXPECT_TRUE(mac_verify(test_key(), bytes)) << "signed with the cluster key";
+    EXPECT_TRUE(mac_verify(test_key().bytes, bytes)) << "signed with the cluster key";
+    EXPECT_EQ(bytes[wire::key_id_offset], test_key().id) << "naming the key it is signed with";
     wire::Beat pong;
     ASSERT_EQ(wire::decode(bytes, pong), wire::DecodeError::none);
     EXPECT_EQ(pong.kind, wire::Kind::pong);

@@ -57,6 +57,7 @@ Beat random_beat(std::mt19937_64& rng) {
     beat.multiplier = static_cast<std::uint8_t>(draw(1, UINT8_MAX));
     beat.interval_us = static_cast<std::uint32_t>(draw(1, UINT32_MAX));
     beat.adapter_states = static_cast<std::uint32_t>(rng());
+    beat.key_id = static_cast<std::uint8_t>(rng());
     return beat;
 }
 
@@ -103,6 +104,7 @@ TEST(Wire, FieldsSitAtTheirDocumentedOffsets) {
     beat.multiplier = 0xB1;
     beat.interval_us = 0xC1C2'C3C4;
     beat.adapter_states = 0xD1D2'D3D4;
+    beat.key_id = 0xE1;
     const Bytes bytes = encoded(beat);
 
     EXPECT_EQ(bytes[0], 'H');
@@ -127,7 +129,8 @@ TEST(Wire, FieldsSitAtTheirDocumentedOffsets) {
     EXPECT_EQ(read_le(bytes, 68, 4), beat.echo_node);
     EXPECT_EQ(read_le(bytes, 72, 1), beat.echo_adapter);
     EXPECT_EQ(read_le(bytes, 73, 1), beat.multiplier);
-    EXPECT_EQ(read_le(bytes, 74, 2), 0U);
+    EXPECT_EQ(read_le(bytes, 74, 1), beat.key_id);
+    EXPECT_EQ(read_le(bytes, 75, 1), 0U);
     EXPECT_EQ(read_le(bytes, 76, 4), beat.interval_us);
     EXPECT_EQ(read_le(bytes, 80, 4), beat.adapter_states);
     EXPECT_EQ(read_le(bytes, 84, 8), 0U);
@@ -271,7 +274,7 @@ TEST(Wire, BadFields) {
         {"src adapter 0xff", 26, {0xFF}},        {"dst adapter 32", 27, {32}},
         {"dst adapter 0xfe", 27, {0xFE}},        {"incarnation 0", 28, {0, 0, 0, 0}},
         {"seq 0", 32, {0, 0, 0, 0, 0, 0, 0, 0}}, {"multiplier 0", 73, {0}},
-        {"reserved byte 74", 74, {1}},           {"reserved byte 75", 75, {0x80}},
+        {"reserved byte 75", 75, {1}},           {"reserved byte 75 high", 75, {0x80}},
         {"interval 0", 76, {0, 0, 0, 0}},
     };
     for (const Case& c : cases) {
@@ -387,6 +390,7 @@ void assign_fields(Beat& to, const Beat& from) {
     to.multiplier = from.multiplier;
     to.interval_us = from.interval_us;
     to.adapter_states = from.adapter_states;
+    to.key_id = from.key_id;
 }
 
 // Two beats with equal fields but different bytes in their padding, written into output buffers
@@ -400,7 +404,7 @@ TEST(Wire, EncodingIgnoresStructPaddingAndPriorBufferContents) {
         sizeof(Beat::seq) + sizeof(Beat::tx_time_ns) + sizeof(Beat::echo_seq) +
         sizeof(Beat::echo_tx_time_ns) + sizeof(Beat::echo_hold_ns) + sizeof(Beat::echo_node) +
         sizeof(Beat::echo_adapter) + sizeof(Beat::multiplier) + sizeof(Beat::interval_us) +
-        sizeof(Beat::adapter_states);
+        sizeof(Beat::adapter_states) + sizeof(Beat::key_id);
     static_assert(sizeof(Beat) > field_bytes);
     std::mt19937_64 rng(seed + 3);
     for (int i = 0; i < 100; ++i) {

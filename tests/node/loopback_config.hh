@@ -1,6 +1,6 @@
 // The configuration the embedding API's tests run two nodes from: `alpha` (1) and `beta` (2) on
 // `lo`, in a network namespace of the test's own, at 20 ms x 5 (tolerates a loaded virtual
-// machine). No key_file, so the configuration warns about it.
+// machine). Unauthenticated (allow_unauthenticated = true), so the configuration warns about it.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +10,8 @@ namespace hb::test {
 
 inline std::string loopback_config(std::uint32_t local, std::uint64_t cluster_id) {
     return "[cluster]\nid = " + std::to_string(cluster_id) +
-           "\n[timing]\ninterval_ms = 20\nmultiplier = 5\n[local]\nnode = " +
+           "\nallow_unauthenticated = true\n[timing]\ninterval_ms = 20\nmultiplier = "
+           "5\n[local]\nnode = " +
            std::to_string(local) +
            "\n[process]\nrealtime_priority = 0\nlock_memory = false\n"
            "[[network]]\nname = \"net_lo\"\n"

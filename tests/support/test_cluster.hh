@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "hb/assert.hh"
 #include "hb/engine.hh"
 #include "hb/runner.hh"
 #include "policy/node_detector.hh"
@@ -23,10 +24,12 @@ inline Ipv4 address_of(NodeId node, NetworkIndex network) {
 
 inline ClusterConfig make_cluster_config(std::uint32_t node_count, std::uint32_t network_count,
                                          NetworkMode mode, Timing timing,
-                                         std::optional<MacKeyBytes> key = std::nullopt) {
+                                         std::optional<MacKey> key = std::nullopt) {
     ClusterConfig config;
     config.cluster_id = 7;
-    config.key = key;
+    if (key) {
+        HB_ASSERT(config.keys.add(*key));
+    }
     for (NetworkIndex n = 0; n < network_count; ++n) {
         NetworkConfig network;
         network.name = "net_" + std::to_string(n);
@@ -78,8 +81,8 @@ public:
     // `seed` makes every incarnation (and so every engine's send jitter) reproducible; every
     // node's detector gets `options`.
     TestCluster(std::uint32_t node_count, std::uint32_t network_count, NetworkMode mode,
-                Timing timing, std::optional<MacKeyBytes> key = std::nullopt,
-                std::uint64_t seed = 1, policy::DetectorOptions options = {})
+                Timing timing, std::optional<MacKey> key = std::nullopt, std::uint64_t seed = 1,
+                policy::DetectorOptions options = {})
         : base_(make_cluster_config(node_count, network_count, mode, timing, key)),
           networks_(network_count),
           incarnations_(seed),

@@ -17,6 +17,7 @@
 #include "tools/node/check.hh"
 #include "tools/node/config.hh"
 #include "tools/node/node.hh"
+#include "tools/node/privileges.hh"
 #if HB_HAVE_LIBURING
 #include "diskhb/disk_heartbeat.hh"
 #endif
@@ -29,8 +30,15 @@ constexpr int exit_usage = 2;
 std::atomic<bool> stop_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
+std::atomic<bool> reload_requested{false};
+
 extern "C" void on_stop_signal(int) {
     stop_requested.store(true, std::memory_order_relaxed);
+}
+
+// SIGHUP: a key rollover step (docs/security.md); the engine thread rereads the key files.
+extern "C" void on_reload_signal(int) {
+    reload_requested.store(true, std::memory_order_relaxed);
 }
 
 void install_signal_handlers() {
@@ -39,9 +47,10 @@ void install_signal_handlers() {
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
+    action.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &action, nullptr);
     // A closed event pipe must not kill a heartbeat daemon (peers would see a node death).
     std::signal(SIGPIPE, SIG_IGN);
-    std::signal(SIGHUP, SIG_IGN);
 }
 
 // Writes whole lines with one write(2) each, so a reader never sees half an event.
@@ -155,6 +164,11 @@ int main(int argc, char** argv) {
     for (const hb::node::AdapterHealth& health : node.adapter_health()) {
         log_line("local adapter " + hb::node::describe(health));
     }
+    log_line("beats " + hb::node::describe_keys(cluster.keys));
+    // Every socket, port, disk and scheduling setting is in place: keep only what running needs.
+    for (const std::string& line : hb::node::drop_capabilities(node.settings())) {
+        log_line(line);
+    }
 #if HB_HAVE_LIBURING
     if (const hb::diskhb::DiskHeartbeat* disk = node.disk()) {
         log_line(fmt::format("disk {}: interval {} ms, timeout {} ms, io {}",
@@ -167,6 +181,9 @@ int main(int argc, char** argv) {
     EventWriter writer(events_fd);
     hb::Engine& engine = node.engine();
     const auto drain_events = [&] {
+        if (reload_requested.exchange(false, std::memory_order_relaxed)) {
+            log_line(node.reload_keys(config_path));
+        }
         hb::Event event;
         while (engine.next_event(event)) {
             const std::string line = hb::event_to_json(event, cluster);
@@ -188,13 +205,18 @@ int main(int argc, char** argv) {
         counters.beats_sent, counters.send_failures, counters.beats_accepted,
         counters.dropped_total(), counters.events_emitted, counters.events_lost + writer.lost(),
         counters.local_stalls, detector.path_down, detector.adaptive_raises));
+    if (counters.dropped_total() != 0) {
+        log_line("dropped by reason: " +
+                 hb::node::describe_drops(counters.dropped, counters.last_dropped_from));
+    }
 #if HB_HAVE_LIBURING
     if (const hb::diskhb::DiskHeartbeat* disk = node.disk()) {
         const hb::diskhb::DiskCounters& d = disk->counters();
         log_line(fmt::format(
-            "disk: {} cycles, {} I/O errors, {} stalls, {} corrupt, {} torn, "
+            "disk: {} cycles, {} I/O errors, {} stalls, {} corrupt, {} torn, {} bad MAC, "
             "{} conflicts",
-            d.cycles, d.io_errors + d.short_io, d.stalls, d.corrupt, d.torn, d.conflicts));
+            d.cycles, d.io_errors + d.short_io, d.stalls, d.corrupt, d.torn, d.bad_mac,
+            d.conflicts));
     }
 #endif
     return exit_ok;

@@ -281,7 +281,7 @@ void render_status_json(const NodeView& view, Nanos now, std::string& out) {
                    R"("authenticated":{}}},)",
                    view.engine.incarnation(),
                    static_cast<double>(std::max<Nanos>(0, now - view.started_ns)) / 1e9,
-                   view.detector.isolated(), config.key.has_value());
+                   view.detector.isolated(), !config.keys.empty());
     append_networks(out, view, now);
     out += ',';
     append_peers(out, view, now);

@@ -1,9 +1,13 @@
 // hbdisk: prepares, inspects and tests a heartbeat disk (DESIGN §5 and §8, docs/hbdisk.md).
 //
 //   hbdisk init DEV --cluster-id ID --slots N [--interval-ms MS] [--multiplier K] [--force]
-//   hbdisk dump DEV [--json]
-//   hbdisk watch DEV [--count N] [--every-ms MS] [--json]
-//   hbdisk -p DEV -t | -r [--nodes A,B] [-c COUNT] [-i MS] [-w SECONDS] [--json]
+//               [--key-file FILE]
+//   hbdisk dump DEV [--json] [--key-file FILE]
+//   hbdisk watch DEV [--count N] [--every-ms MS] [--json] [--key-file FILE]
+//   hbdisk -p DEV -t | -r [--nodes A,B] [-c COUNT] [-i MS] [-w SECONDS] [--json] [--key-file FILE]
+//
+// With --key-file (the cluster key, as hbd's [cluster] key_file) init marks the disk
+// authenticated, and every other command signs what it writes and checks what it reads.
 //
 // The last is RSCT's dhb_read pair test: `-r` on one node, then `-t` on another; the transmitter
 // writes a sequence into one slot, the receiver echoes it into another, and the transmitter
@@ -33,6 +37,8 @@
 #include "diskhb/disk_io.hh"
 #include "diskhb/format.hh"
 #include "hb/clock.hh"
+#include "hb/key_file.hh"
+#include "hb/mac.hh"
 
 namespace {
 
@@ -96,6 +102,17 @@ private:
     std::uint8_t* memory_ = nullptr;
 };
 
+// The disk keys of --key-file (hb::derive_disk_key); empty without it.
+KeySet disk_keys;
+
+const KeySet* keys_or_null() {
+    return disk_keys.empty() ? nullptr : &disk_keys;
+}
+
+const MacKey* signing_or_null() {
+    return disk_keys.empty() ? nullptr : &disk_keys.signing();
+}
+
 // The disk and its header, or the reason it cannot be used.
 struct OpenDisk {
     DiskFile file;
@@ -116,6 +133,11 @@ std::variant<OpenDisk, std::string> open_disk(const std::string& path) {
     if (std::string problem = check_header(disk.file, disk.header, disk.header.cluster_id, {});
         !problem.empty()) {
         return problem;
+    }
+    if (std::string problem =
+            check_authentication(disk.file.path(), disk.header, !disk_keys.empty());
+        !problem.empty()) {
+        return problem + (disk_keys.empty() ? " (give --key-file)" : "");
     }
     return disk;
 }
@@ -186,14 +208,16 @@ int run_init(const InitOptions& options) {
                         .slot_count = options.slots,
                         .sector_size = disk.sector_size(),
                         .interval_ns = static_cast<Nanos>(std::llround(options.interval_ms * 1e6)),
-                        .multiplier = options.multiplier};
+                        .multiplier = options.multiplier,
+                        .authenticated = !disk_keys.empty()};
     if (std::string error = initialise_disk(disk, header); !error.empty()) {
         say_error(error);
         return exit_failed;
     }
-    fmt::print("{}: initialised for cluster {}: {} slots of {} bytes, disk timing {} ms x {}\n",
+    fmt::print("{}: initialised for cluster {}: {} slots of {} bytes, disk timing {} ms x {}, {}\n",
                options.path, header.cluster_id, header.slot_count, header.sector_size,
-               options.interval_ms, header.multiplier);
+               options.interval_ms, header.multiplier,
+               header.authenticated ? "authenticated (slots carry a MAC)" : "unauthenticated");
     return exit_ok;
 }
 
@@ -209,7 +233,8 @@ std::vector<SlotReading> decode_all(Sectors& sectors, const Header& header) {
     std::vector<SlotReading> out;
     for (NodeId node = 1; node <= header.slot_count; ++node) {
         SlotReading reading{.node = node, .result = DecodeResult::empty, .slot = {}};
-        reading.result = decode_slot(sectors.sector(node), header.cluster_id, node, reading.slot);
+        reading.result = decode_slot(sectors.sector(node), header.cluster_id, node, reading.slot,
+                                     keys_or_null());
         out.push_back(reading);
     }
     return out;
@@ -217,9 +242,10 @@ std::vector<SlotReading> decode_all(Sectors& sectors, const Header& header) {
 
 std::string header_json(const std::string& path, const Header& header) {
     return fmt::format(
-        R"({{"path":"{}","cluster_id":{},"slots":{},"sector_size":{},"interval_ms":{},"multiplier":{}}})",
+        R"({{"path":"{}","cluster_id":{},"slots":{},"sector_size":{},"interval_ms":{},"multiplier":{},"authenticated":{}}})",
         path, header.cluster_id, header.slot_count, header.sector_size,
-        static_cast<double>(header.interval_ns) / 1e6, header.multiplier);
+        static_cast<double>(header.interval_ns) / 1e6, header.multiplier,
+        header.authenticated ? "true" : "false");
 }
 
 std::string slot_json(const SlotReading& r, std::optional<double> age_ms = std::nullopt) {
@@ -256,9 +282,10 @@ int run_dump(const std::string& path, bool json) {
         fmt::print("{}]}}\n", out);
         return exit_ok;
     }
-    fmt::print("{}: cluster {}, {} slots of {} bytes, disk timing {} ms x {}\n", path,
+    fmt::print("{}: cluster {}, {} slots of {} bytes, disk timing {} ms x {}, {}\n", path,
                disk.header.cluster_id, disk.header.slot_count, disk.header.sector_size,
-               static_cast<double>(disk.header.interval_ns) / 1e6, disk.header.multiplier);
+               static_cast<double>(disk.header.interval_ns) / 1e6, disk.header.multiplier,
+               disk.header.authenticated ? "authenticated" : "unauthenticated");
     fmt::print("{:>4}  {:<13} {:<8} {:>20} {:>20}  {:<16} {}\n", "node", "status", "state",
                "incarnation", "seq", "writer", "adapters");
     for (const SlotReading& r : slots) {
@@ -356,8 +383,8 @@ std::string slot_in_use(Sectors& sectors, const OpenDisk& disk, NodeId node) {
     if (std::string error = sectors.read(disk.file); !error.empty()) {
         return error;
     }
-    const bool had =
-        decode_slot(sectors.sector(node), disk.header.cluster_id, node, before) == DecodeResult::ok;
+    const bool had = decode_slot(sectors.sector(node), disk.header.cluster_id, node, before,
+                                 keys_or_null()) == DecodeResult::ok;
     if (!had || before.incarnation == pair_test_incarnation) {
         return {};
     }
@@ -367,7 +394,7 @@ std::string slot_in_use(Sectors& sectors, const OpenDisk& disk, NodeId node) {
         return error;
     }
     Slot after;
-    if (decode_slot(sectors.sector(node), disk.header.cluster_id, node, after) ==
+    if (decode_slot(sectors.sector(node), disk.header.cluster_id, node, after, keys_or_null()) ==
             DecodeResult::ok &&
         after.seq != before.seq) {
         return fmt::format(
@@ -388,14 +415,15 @@ std::string write_test_slot(Sectors& sectors, const OpenDisk& disk, NodeId node,
                      .writer_nonce = pair_test_incarnation,
                      .adapter_states = 0,
                      .message = {}},
-                sectors.sector(node));
+                sectors.sector(node), signing_or_null());
     return sectors.write_slot(disk.file, node);
 }
 
 // The sequence the pair test wrote in `node`'s slot, or 0.
 std::uint64_t test_seq(Sectors& sectors, const OpenDisk& disk, NodeId node) {
     Slot slot;
-    if (decode_slot(sectors.sector(node), disk.header.cluster_id, node, slot) != DecodeResult::ok ||
+    if (decode_slot(sectors.sector(node), disk.header.cluster_id, node, slot, keys_or_null()) !=
+            DecodeResult::ok ||
         slot.incarnation != pair_test_incarnation) {
         return 0;
     }
@@ -581,12 +609,17 @@ int main(int argc, char** argv) {
     init_command->add_option("--sector-size", init.sector_size, "for files: 512 or 4096")
         ->check(CLI::IsMember({512U, 4096U}));
     init_command->add_flag("--force", init.force, "overwrite whatever the disk holds");
+    std::string key_path;
+    const std::string key_help =
+        "the cluster key file (hbd's [cluster] key_file): slots are signed and checked";
+    init_command->add_option("--key-file", key_path, key_help + "; marks the disk authenticated");
 
     std::string dump_path;
     bool dump_json = false;
     CLI::App* dump_command = app.add_subcommand("dump", "print the header and every slot");
     dump_command->add_option("DEV", dump_path, "heartbeat disk")->required();
     dump_command->add_flag("--json", dump_json, "one JSON document");
+    dump_command->add_option("--key-file", key_path, key_help);
 
     std::string watch_path;
     std::uint64_t watch_count = 0;
@@ -598,6 +631,7 @@ int main(int argc, char** argv) {
     watch_command->add_option("--every-ms", watch_every_ms, "time between readings (1000)")
         ->check(CLI::Range(1.0, 3600000.0));
     watch_command->add_flag("--json", watch_json, "one JSON line per reading");
+    watch_command->add_option("--key-file", key_path, key_help);
 
     PairOptions pair;
     bool receive = false;
@@ -616,12 +650,21 @@ int main(int argc, char** argv) {
     app.add_option("-w", pair.deadline_s, "pair test: give up after SECONDS (30)")
         ->check(CLI::Range(0.1, 86400.0));
     app.add_flag("--json", pair.json, "pair test: one JSON document");
+    app.add_option("--key-file", key_path, key_help);
 
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& error) {
         const int code = app.exit(error);
         return code == 0 ? exit_ok : exit_usage;
+    }
+    if (!key_path.empty()) {
+        auto key = load_key_file(key_path);
+        if (auto* problem = std::get_if<std::string>(&key)) {
+            say_error("--key-file \"" + key_path + "\" " + *problem);
+            return exit_usage;
+        }
+        static_cast<void>(disk_keys.add(derive_disk_key(std::get<MacKey>(key))));
     }
     if (*init_command) {
         return run_init(init);

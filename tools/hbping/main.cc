@@ -682,7 +682,7 @@ int main(int argc, char** argv) {
         if (auto* error = std::get_if<std::string>(&key)) {
             return usage_error(*error);
         }
-        self.key = std::get<hb::MacKeyBytes>(key);
+        self.key = std::get<hb::MacKey>(key);
     }
     const auto resolved = resolve(options);
     if (const auto* error = std::get_if<std::string>(&resolved)) {

@@ -1,84 +1,38 @@
 // Building and checking hbping's PING and PONG.
 #include "tools/hbping/messages.hh"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <limits>
-#include <vector>
 
 #include "hb/assert.hh"
+#include "hb/key_file.hh"
 #include "hb/mac.hh"
 
 namespace hb::ping {
 
 namespace {
 
-constexpr std::size_t key_min_bytes = 16;
-constexpr std::size_t key_max_bytes = 1 << 20;
-
 // Encodes the header, zeroes the padding and signs the header when there is a key.
 void finish(const Identity& self, const wire::Beat& beat, std::span<std::uint8_t> out) noexcept {
     HB_ASSERT(out.size() >= wire::beat_size);
     const std::span<std::uint8_t, wire::beat_size> header = out.first<wire::beat_size>();
-    wire::encode(beat, header);
+    wire::Beat signed_beat = beat;
+    signed_beat.key_id = self.key ? self.key->id : 0;
+    wire::encode(signed_beat, header);
     std::fill(out.begin() + wire::beat_size, out.end(), std::uint8_t{0});
     if (self.key) {
-        mac_sign(*self.key, header);
+        mac_sign(self.key->bytes, header);
     }
 }
 
 }  // namespace
 
-std::variant<MacKeyBytes, std::string> load_key(const std::string& path) {
-    const std::string what = "--key-file \"" + path + "\"";
-    // O_NONBLOCK: a FIFO given by mistake is refused below instead of blocking the open.
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd < 0) {
-        return what + ": cannot be read: " + std::strerror(errno);
+std::variant<MacKey, std::string> load_key(const std::string& path) {
+    auto loaded = load_key_file(path);
+    if (auto* problem = std::get_if<std::string>(&loaded)) {
+        return "--key-file \"" + path + "\": " + *problem;
     }
-    struct stat status {};
-    if (::fstat(fd, &status) != 0 || !S_ISREG(status.st_mode)) {
-        ::close(fd);
-        return what + ": not a regular file";
-    }
-    std::vector<std::uint8_t> bytes(key_max_bytes + 1);
-    std::size_t size = 0;
-    std::string problem;
-    while (size < bytes.size()) {
-        const ssize_t count = ::read(fd, bytes.data() + size, bytes.size() - size);
-        if (count < 0 && errno == EINTR) {
-            continue;
-        }
-        if (count < 0) {
-            problem = what + ": cannot be read: " + std::strerror(errno);
-            break;
-        }
-        if (count == 0) {
-            break;
-        }
-        size += static_cast<std::size_t>(count);
-    }
-    ::close(fd);
-    if (problem.empty() && size > key_max_bytes) {
-        problem = what + ": larger than " + std::to_string(key_max_bytes) + " bytes";
-    } else if (problem.empty() && size < key_min_bytes) {
-        problem = what + ": holds " + std::to_string(size) + " bytes; a key file needs at least " +
-                  std::to_string(key_min_bytes);
-    }
-    MacKeyBytes key{};
-    if (problem.empty()) {
-        key = derive_mac_key(std::span<const std::uint8_t>(bytes.data(), size));
-    }
-    explicit_bzero(bytes.data(), bytes.size());  // leave no key material in freed memory
-    if (!problem.empty()) {
-        return problem;
-    }
-    return key;
+    return std::get<MacKey>(loaded);
 }
 
 namespace {
@@ -138,7 +92,10 @@ Checked check_message(const Identity& self, std::span<const std::uint8_t> datagr
     } else if (result.beat.cluster_id != self.cluster_id) {
         result.check = Check::other_cluster;
     } else if (self.key) {
-        result.check = mac_verify(*self.key, header) ? Check::ok : Check::bad_mac;
+        result.check =
+            header[wire::key_id_offset] == self.key->id && mac_verify(self.key->bytes, header)
+                ? Check::ok
+                : Check::bad_mac;
     } else {
         const auto tag = header.subspan<wire::mac_offset, wire::mac_size>();
         const bool signed_tag =

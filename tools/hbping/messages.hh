@@ -18,13 +18,14 @@ namespace hb::ping {
 // hbping is no cluster node: it speaks as this node id, which no configuration may use.
 inline constexpr NodeId ping_node = 0xFFFFFFFF;
 
-// Reads a cluster key file as hbd does (the whole file, at least 16 bytes) and derives the MAC key.
-[[nodiscard]] std::variant<MacKeyBytes, std::string> load_key(const std::string& path);
+// Reads a cluster key file as hbd does (hb/key_file.hh: the whole file, at least 16 bytes, private
+// to its owner) and derives the MAC key. The message names --key-file and the path.
+[[nodiscard]] std::variant<MacKey, std::string> load_key(const std::string& path);
 
 struct Identity {
     std::uint64_t cluster_id = 0;
     std::uint32_t incarnation = 1;  // random per process, never 0
-    std::optional<MacKeyBytes> key;
+    std::optional<MacKey> key;
 };
 
 // Writes a PING of out.size() bytes (>= wire::beat_size).

@@ -479,6 +479,9 @@ class Lab:
         device = run(["losetup", "--find", "--show", "--direct-io=on",
                       str(backing)]).stdout.decode().strip()
         self._loop_devices.append(device)
+        # The read-only flag belongs to the device node and outlives a detach: a lab that died
+        # while a device was read-only must not hand a read-only disk to the next one.
+        self.set_read_only(device, False)
         return device
 
     @staticmethod
@@ -505,6 +508,7 @@ class Lab:
             for leftover in self._leftovers:
                 leftover.unlink(missing_ok=True)
             for device in reversed(self._loop_devices):
+                run(["blockdev", "--setrw", device], check=False)
                 run(["losetup", "--detach", device], check=False)
             for namespace in reversed(self._namespaces):
                 run(["ip", "netns", "del", namespace.netns], check=False)
@@ -671,17 +675,33 @@ def timing_of(timing: str | tuple[int, int]) -> tuple[int, int]:
     return PROFILES[timing] if isinstance(timing, str) else timing
 
 
+def write_key(path: Path) -> Path:
+    """A new random cluster key file, mode 0600 from the start (hbd refuses any other)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(os.urandom(32))
+    path.chmod(0o600)
+    return path
+
+
 def render_config(*, cluster_id: int, local_node: int, networks: Iterable[Network],
                   nodes: Iterable[NodeSpec], timing: str | tuple[int, int] = "fast",
-                  key_file: str | None = "cluster.key", extra: str = "") -> str:
+                  key_file: str | None = "cluster.key", extra: str = "",
+                  accept_key_files: Iterable[str] = ()) -> str:
     """The TOML config of one node (DESIGN §9), with test-friendly process settings.
 
     No real-time priority and no memory locking: tests share two cores with other work, and a
-    SCHED_FIFO spinner could starve the test runner itself.
+    SCHED_FIFO spinner could starve the test runner itself. key_file=None writes
+    `allow_unauthenticated = true`, hbd's explicit consent to run without a key.
     """
     lines = ["[cluster]", f"id = {cluster_id}"]
     if key_file is not None:
         lines.append(f"key_file = {_toml_value(key_file)}")
+    else:
+        lines.append("allow_unauthenticated = true")
+    accepted = list(accept_key_files)
+    if accepted:
+        lines.append("accept_key_files = [" + ", ".join(map(_toml_value, accepted)) + "]")
     lines.append("[timing]")
     if isinstance(timing, str):
         lines.append(f"profile = {_toml_value(timing)}")
@@ -856,15 +876,18 @@ class Cluster:
         # The shared disk: one file, and a loop device of it per node, so that one node can
         # lose its disk path alone (Lab.set_read_only on its device).
         self.disk_devices: dict[str, str] = {}
+        self._write_key()
         if disk:
             backing = lab.tmp / "shared.disk"
             backing.write_bytes(bytes(1 << 20))
             for name in self.nodes:
                 self.disk_devices[name] = lab.loop_device(backing)
             interval_ms, multiplier = timing_of(timing)
+            key_args = ([] if self.key_file is None
+                        else ["--key-file", str(self.lab.tmp / self.key_file)])
             run([str(hbdisk_path()), "init", next(iter(self.disk_devices.values())),
                  "--cluster-id", str(self.cluster_id), "--slots", str(len(self.nodes)),
-                 "--interval-ms", str(interval_ms), "--multiplier", str(multiplier)])
+                 "--interval-ms", str(interval_ms), "--multiplier", str(multiplier), *key_args])
         self._write_configs()
 
     # -- configuration -------------------------------------------------------------------
@@ -879,20 +902,31 @@ class Cluster:
         interval_ms, multiplier = timing_of(self.timing)
         return interval_ms * multiplier
 
-    def config_text(self, name: str) -> str:
+    def config_text(self, name: str, key_file: str | None = None,
+                    accept_key_files: Iterable[str] = ()) -> str:
+        """Node `name`'s config; key_file (default: the cluster's) and accept_key_files are
+        what a key rollover changes."""
         extra = self.extra_config
         if name in self.disk_devices:
             extra += f"[disk]\npath = {_toml_value(self.disk_devices[name])}\n"
         return render_config(cluster_id=self.cluster_id, local_node=self.nodes[name].id,
                              networks=self.networks,
                              nodes=[node.spec for node in self.nodes.values()],
-                             timing=self.timing, key_file=self.key_file, extra=extra)
+                             timing=self.timing, key_file=key_file or self.key_file, extra=extra,
+                             accept_key_files=accept_key_files)
+
+    def rewrite_config(self, name: str, key_file: str,
+                       accept_key_files: Iterable[str] = ()) -> None:
+        """A key rollover step on one node's config file (apply it with SIGHUP or a restart)."""
+        self.nodes[name].config_path.write_text(
+            self.config_text(name, key_file, accept_key_files))
+
+    def _write_key(self) -> None:
+        """The cluster key: 32 random bytes, private to its owner as hbd demands."""
+        if self.key_file is not None:
+            write_key(self.lab.tmp / self.key_file)
 
     def _write_configs(self) -> None:
-        if self.key_file is not None:
-            key_path = self.lab.tmp / self.key_file
-            key_path.write_bytes(os.urandom(32))
-            key_path.chmod(0o600)
         for name, node in self.nodes.items():
             node.config_path.write_text(self.config_text(name))
 

@@ -4,7 +4,7 @@
 hb_packages=(
     meson ninja-build pkg-config gcc g++ python3
     libsodium-dev libboost-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
-    libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libdpdk-dev libmnl-dev
+    libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libdpdk-dev libmnl-dev libcap-ng-dev
     iproute2 ethtool
 )
 

@@ -25,6 +25,7 @@ int check_config(const std::filesystem::path& config_path, std::string_view prog
     }
     const NodeSettings& settings = *loaded.settings;
     fmt::print("{}: configuration is valid\n", config_path.native());
+    fmt::print("{}: beats {}\n", config_path.native(), describe_keys(settings.cluster.keys));
     // Which health sources (DESIGN §6) will judge each local adapter.
     const Topology topology(settings.cluster);
     for (const AdapterHealth& health : plan_adapter_health(settings, topology)) {

@@ -32,15 +32,12 @@
 #endif
 #include <toml++/toml.h>
 
-#include "hb/mac.hh"
+#include "hb/key_file.hh"
 #include "policy/timing.hh"
 
 namespace hb::node {
 namespace {
 
-constexpr std::size_t key_file_min_bytes = 16;
-// A key file is a few dozen bytes; a large one is almost certainly the wrong path.
-constexpr std::size_t key_file_max_bytes = 1 << 20;
 constexpr std::size_t config_max_bytes = 16 << 20;
 // toml++ builds and destroys nested tables recursively, so a document of a hundred thousand dotted
 // key parts overflows the stack. Every level of nesting costs at least one '.', '[' or '{', so
@@ -594,7 +591,8 @@ private:
             }
             return;
         }
-        check_keys(*cluster, {"id", "key_file"}, "[cluster]");
+        check_keys(*cluster, {"id", "key_file", "accept_key_files", "allow_unauthenticated"},
+                   "[cluster]");
         if (const toml::node* id = cluster->get("id")) {
             if (auto value =
                     integer_in(*id, "[cluster] id", 1, std::numeric_limits<std::int64_t>::max())) {
@@ -603,52 +601,103 @@ private:
         } else {
             missing(*cluster, "[cluster] id");
         }
-        const toml::node* key_file = cluster->get("key_file");
-        if (key_file == nullptr) {
-            warnings_.push_back(
-                "no [cluster] key_file: beats are sent and accepted unauthenticated");
-            return;
-        }
-        read_key_file(*key_file, settings);
+        read_keys(*cluster, settings);
     }
 
-    void read_key_file(const toml::node& node, NodeSettings& settings) {
-        const auto configured = non_empty_string(node, "[cluster] key_file");
-        if (!configured) {
+    // [cluster] key_file, accept_key_files and allow_unauthenticated: beats are authenticated
+    // unless the operator says, in so many words, that they need not be (docs/security.md).
+    void read_keys(const toml::table& cluster, NodeSettings& settings) {
+        bool allow_unauthenticated = false;
+        const toml::node* allow = cluster.get("allow_unauthenticated");
+        if (allow != nullptr) {
+            allow_unauthenticated =
+                boolean_of(*allow, "[cluster] allow_unauthenticated").value_or(false);
+        }
+        const toml::node* key_file = cluster.get("key_file");
+        const toml::node* accepted = cluster.get("accept_key_files");
+        if (key_file == nullptr) {
+            if (accepted != nullptr) {
+                error(line_of(*accepted),
+                      "[cluster] accept_key_files needs key_file (the key this node signs with)");
+            }
+            if (allow_unauthenticated) {
+                settings.allow_unauthenticated = true;
+                warnings_.push_back(
+                    "[cluster] allow_unauthenticated = true: beats are sent and accepted without "
+                    "authentication; anyone who can reach a heartbeat port can forge any node's "
+                    "beats");
+            } else if (allow == nullptr || allow->is_boolean()) {
+                error(line_of(cluster),
+                      "[cluster] key_file is required: beats are authenticated with the cluster "
+                      "key (create one with `head -c 32 /dev/urandom > cluster.key; chmod 600 "
+                      "cluster.key` and copy it to every node), or set allow_unauthenticated = "
+                      "true to run without");
+            }
             return;
+        }
+        if (allow_unauthenticated) {
+            error(line_of(*allow),
+                  "[cluster] allow_unauthenticated = true contradicts key_file: remove one");
+        }
+        if (auto key = read_key_file(*key_file, "[cluster] key_file")) {
+            settings.key_file = key->first;
+            static_cast<void>(settings.cluster.keys.add(key->second));
+        }
+        if (accepted != nullptr) {
+            read_accepted_keys(*accepted, settings);
+        }
+    }
+
+    void read_accepted_keys(const toml::node& node, NodeSettings& settings) {
+        const toml::array* array = node.as_array();
+        if (array == nullptr) {
+            type_error(node, "[cluster] accept_key_files", "an array of strings");
+            return;
+        }
+        constexpr std::size_t accepted_max = KeySet::capacity - 1;
+        if (array->size() > accepted_max) {
+            error(line_of(node), "[cluster] accept_key_files holds " +
+                                     std::to_string(array->size()) + " files; at most " +
+                                     std::to_string(accepted_max) + " (a rollover needs one)");
+            return;
+        }
+        for (const toml::node& item : *array) {
+            auto key = read_key_file(item, "each of [cluster] accept_key_files");
+            if (!key) {
+                continue;
+            }
+            const auto known = settings.cluster.keys.accepted();
+            if (std::find(known.begin(), known.end(), key->second) != known.end()) {
+                warnings_.push_back("[cluster] accept_key_files: " + shown(key->first.native()) +
+                                    " holds a key already configured (key id " +
+                                    key_id_text(key->second.id) + ")");
+                continue;
+            }
+            settings.accept_key_files.push_back(key->first);
+            static_cast<void>(settings.cluster.keys.add(key->second));
+        }
+    }
+
+    // One key file: its resolved path and key, or nothing (the problem is reported).
+    std::optional<std::pair<std::filesystem::path, MacKey>> read_key_file(const toml::node& node,
+                                                                          std::string_view what) {
+        const auto configured = non_empty_string(node, what);
+        if (!configured) {
+            return std::nullopt;
         }
         const std::filesystem::path path(*configured);
         const std::filesystem::path resolved = path.is_absolute() ? path : base_dir_ / path;
-        std::string what = "[cluster] key_file " + shown(*configured);
+        std::string named = (what.starts_with("each of ") ? "key file " : std::string(what) + " ") +
+                            shown(*configured);
         if (resolved != path) {
-            what += " (" + shown(resolved.native()) + ")";
+            named += " (" + shown(resolved.native()) + ")";
         }
-        std::string bytes;
-        bytes.reserve(4096);  // typical key files are read without a reallocation copying them
-        const auto problem = read_file(resolved, key_file_max_bytes, true, bytes);
-        const std::size_t size = bytes.size();
-        if (!problem && size >= key_file_min_bytes) {
-            settings.cluster.key = derive_mac_key(std::span<const std::uint8_t>(
-                reinterpret_cast<const std::uint8_t*>(bytes.data()), size));
-            settings.key_file = resolved;
+        auto loaded = load_key_file(resolved);
+        if (auto* problem = std::get_if<std::string>(&loaded)) {
+            error(line_of(node), named + " " + *problem);
+            return std::nullopt;
         }
-        // Leave no key material in freed memory.
-        explicit_bzero(bytes.data(), size);
-        if (problem) {
-            error(line_of(node), what + " cannot be read: " + *problem);
-            return;
-        }
-        if (size < key_file_min_bytes) {
-            error(line_of(node), what + " holds " + std::to_string(size) +
-                                     " bytes; a key file needs at least " +
-                                     std::to_string(key_file_min_bytes));
-            return;
-        }
-        struct stat status {};
-        if (::stat(resolved.c_str(), &status) == 0 && (status.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-            warnings_.push_back("[cluster] key_file " + shown(resolved.native()) +
-                                " is accessible to group or others; it should be mode 0600");
-        }
+        return std::pair(resolved, std::get<MacKey>(loaded));
     }
 
     // Timing keys of `table` on top of `inherited`. A profile replaces the inherited timing as a

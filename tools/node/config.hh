@@ -71,7 +71,12 @@ struct MetricsSettings {
 struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
-    std::filesystem::path key_file;  // empty when none was configured
+    std::filesystem::path key_file;  // the signing key's file; empty when none was configured
+    // [cluster] accept_key_files: keys accepted besides key_file's, during a rollover.
+    std::vector<std::filesystem::path> accept_key_files;
+    // [cluster] allow_unauthenticated = true (and no key_file): the operator's explicit consent to
+    // run without authentication. Node::create refuses a keyless node without it.
+    bool allow_unauthenticated = false;
     // [timing] adaptive_ceiling: the highest multiplier adaptive timing may raise a path to for
     // its measured loss; 0 (absent) keeps the advertised timing (DetectorOptions).
     std::uint32_t adaptive_ceiling = 0;

@@ -12,6 +12,7 @@
 
 #include "build_config.hh"
 #include "hb/assert.hh"
+#include "hb/key_file.hh"
 #include "transport/udp/udp_transport.hh"
 #if HB_HAVE_LIBURING
 #include "diskhb/disk_heartbeat.hh"
@@ -97,6 +98,7 @@ Node::Node(NodeSettings settings)
 Node::~Node() {
     // Everything that uses a DPDK port goes before the ports, and the ports before the EAL.
     pollers_.clear();
+    drop_reporter_.reset();
     timing_advisor_.reset();
     disk_ = nullptr;
     disk_owner_.reset();
@@ -174,7 +176,25 @@ OpenedTransport open_udp(const AdapterConfig& adapter, const NetworkConfig& netw
 
 }  // namespace
 
+std::string describe_keys(const KeySet& keys) {
+    if (keys.empty()) {
+        return "unauthenticated";
+    }
+    std::string out = "signs with key " + key_id_text(keys.signing().id) + ", accepts ";
+    for (std::size_t i = 0; i < keys.count; ++i) {
+        out += (i == 0 ? "" : ", ") + key_id_text(keys.keys[i].id);
+    }
+    return out;
+}
+
 std::variant<std::unique_ptr<Node>, std::string> Node::create(NodeSettings settings) {
+    // The configuration refuses this too; checked here as well, so that no embedder builds a node
+    // that believes forged beats by leaving the key out.
+    if (settings.cluster.keys.empty() && !settings.allow_unauthenticated) {
+        return std::string(
+            "no cluster key: beats would be unauthenticated ([cluster] key_file, or "
+            "allow_unauthenticated = true to run without)");
+    }
     std::unique_ptr<Node> node{new Node(std::move(settings))};
     const ClusterConfig& cluster = node->settings_.cluster;
     node->engine_ = std::make_unique<Engine>(cluster, node->detector_);
@@ -294,6 +314,16 @@ std::string Node::start(Nanos now) {
                          static_cast<int>(message.size()), message.data());
         });
     pollers_.push_back(timing_advisor_.get());
+    // Rejected datagrams, by reason, at most one line per period: a flood is one line, not one
+    // line per datagram (docs/security.md).
+    drop_reporter_ = std::make_unique<DropReporter>(
+        engine_->counters(), drop_report_period_ns,
+        [](std::string_view line) {
+            std::fprintf(stderr, "hbd: warning: %.*s\n", static_cast<int>(line.size()),
+                         line.data());
+        },
+        now);
+    pollers_.push_back(drop_reporter_.get());
     return start_disk(now);
 }
 
@@ -375,8 +405,13 @@ std::string check_disk(const NodeSettings& settings) {
     for (const NodeConfig& node : settings.cluster.nodes) {
         nodes.push_back(node.id);
     }
-    return diskhb::check_header(disk, std::get<diskhb::Header>(header), settings.cluster.cluster_id,
-                                nodes);
+    if (std::string problem = diskhb::check_header(disk, std::get<diskhb::Header>(header),
+                                                   settings.cluster.cluster_id, nodes);
+        !problem.empty()) {
+        return problem;
+    }
+    return diskhb::check_authentication(disk.path(), std::get<diskhb::Header>(header),
+                                        !settings.cluster.keys.empty());
 }
 
 #else  // configuration refuses [disk] in a build without liburing
@@ -394,6 +429,32 @@ std::string check_disk(const NodeSettings&) {
 }
 
 #endif
+
+std::string Node::reload_keys(const std::filesystem::path& config_file) {
+    ConfigResult loaded = load_config(config_file);
+    if (!loaded.errors.empty()) {
+        std::string text = format_errors(config_file, loaded.errors);
+        while (!text.empty() && text.back() == '\n') {
+            text.pop_back();
+        }
+        return "keys not reloaded, the configuration has errors (the old keys stay):\n" + text;
+    }
+    const KeySet& keys = loaded.settings->cluster.keys;
+    if (keys.empty() != settings_.cluster.keys.empty()) {
+        return std::string("keys not reloaded: switching authentication ") +
+               (keys.empty() ? "off" : "on") + " needs a restart (the old keys stay)";
+    }
+    engine_->replace_keys(keys);
+    settings_.cluster.keys = keys;
+    settings_.key_file = loaded.settings->key_file;
+    settings_.accept_key_files = loaded.settings->accept_key_files;
+#if HB_HAVE_LIBURING
+    if (disk_ != nullptr) {
+        disk_->replace_keys(keys);
+    }
+#endif
+    return "keys reloaded: " + describe_keys(keys);
+}
 
 void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
                std::span<Poller* const> extra_pollers) {

@@ -18,6 +18,7 @@
 #include "policy/timing_advice.hh"
 #include "policy/traffic_watch.hh"
 #include "tools/node/config.hh"
+#include "tools/node/drop_report.hh"
 
 namespace hb::diskhb {
 class DiskHeartbeat;
@@ -49,6 +50,9 @@ struct AdapterHealth {
 // a slot for every node. "" when it may (or without [disk]); else what is wrong. For --check.
 [[nodiscard]] std::string check_disk(const NodeSettings& settings);
 
+// "signs with key 3a, accepts 3a, 91" or "unauthenticated": which keys a node uses, for its log.
+[[nodiscard]] std::string describe_keys(const KeySet& keys);
+
 // Every local adapter's health sources, in Topology::local_adapters() order.
 [[nodiscard]] std::vector<AdapterHealth> plan_adapter_health(const NodeSettings& settings,
                                                              const Topology& topology);
@@ -58,7 +62,8 @@ struct AdapterHealth {
 class Node {
 public:
     // Opens a transport for every local adapter; for DPDK adapters it starts the EAL first, once,
-    // from [dpdk] eal_args. The message names what failed.
+    // from [dpdk] eal_args. Refuses a node without a cluster key unless the settings allow it
+    // ([cluster] allow_unauthenticated). The message names what failed.
     static std::variant<std::unique_ptr<Node>, std::string> create(NodeSettings settings);
     // Closes the transports; when create() started the EAL, stops it and removes its runtime
     // directory (its file prefix is this process's own: DPDK lets one primary use it at a time).
@@ -98,6 +103,13 @@ public:
     // slot (waits for that write, at most a few disk intervals), so peers report NODE_LEFT.
     void leave(Nanos now);
 
+    // A key rollover step (SIGHUP): rereads the configuration's key files and, when they load,
+    // signs with the new key_file and accepts the new set from the next beat and disk write on.
+    // Only the keys change; other settings need a restart. Engine thread only (e.g. from the
+    // runner's after-poll hook). Returns one line for the log: the keys now in use, or why the
+    // old ones stay.
+    [[nodiscard]] std::string reload_keys(const std::filesystem::path& config_file);
+
 private:
     explicit Node(NodeSettings settings);
     [[nodiscard]] std::string start_disk(Nanos now);
@@ -116,9 +128,13 @@ private:
     diskhb::DiskHeartbeat* disk_ = nullptr;
     std::vector<AdapterHealth> health_;
     std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
+    std::unique_ptr<DropReporter> drop_reporter_;
     std::vector<Poller*> pollers_;
     bool eal_started_ = false;  // create() started the DPDK EAL: the destructor stops it
 };
+
+// How often a running node logs what it dropped, at most (DropReporter).
+inline constexpr Nanos drop_report_period_ns = 10 * nanos_per_s;
 
 // Applies real-time priority and memory locking to the calling process/thread. Returns one line
 // per setting saying what was done or why it could not be (e.g. not permitted): never fatal.

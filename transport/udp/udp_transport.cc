@@ -25,6 +25,21 @@ bool set_option(int fd, int level, int name, const T& value) {
     return setsockopt(fd, level, name, &value, sizeof value) == 0;
 }
 
+// Room for this many bytes of queued datagrams (each costs about 1 KiB of buffer accounting): a
+// flood of garbage at the link's rate fills the kernel's default 208 KiB (a few hundred datagrams)
+// within a few milliseconds of the engine thread not running, and the kernel then drops valid
+// beats with the garbage. 8 MiB rides out a scheduling gap of tens of milliseconds at 100 000
+// datagrams/s, while the engine drains it in a few milliseconds (docs/security.md, Floods).
+constexpr int receive_buffer_bytes = 8 << 20;
+
+// Asks for receive_buffer_bytes: SO_RCVBUFFORCE passes net.core.rmem_max with CAP_NET_ADMIN
+// (hbd has it at start); without, SO_RCVBUF gets what rmem_max allows. Never an error.
+void enlarge_receive_buffer(int fd) noexcept {
+    if (!set_option(fd, SOL_SOCKET, SO_RCVBUFFORCE, receive_buffer_bytes)) {
+        static_cast<void>(set_option(fd, SOL_SOCKET, SO_RCVBUF, receive_buffer_bytes));
+    }
+}
+
 // A non-blocking, timestamping datagram socket bound to `bind_address` on the adapter's device.
 int open_socket(const UdpOptions& options, Ipv4 bind_address, std::string& error) {
     const int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -44,6 +59,7 @@ int open_socket(const UdpOptions& options, Ipv4 bind_address, std::string& error
         close(fd);
         return -1;
     }
+    enlarge_receive_buffer(fd);
     const sockaddr_in local = socket_address(bind_address, options.port);
     if (bind(fd, reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
         error = errno_message(
