@@ -87,6 +87,11 @@ public:
     // `node` is the slot's owner by position; `at_ns` when the read that found it completed.
     virtual void on_disk_problem(DiskProblem problem, NodeId node, Nanos at_ns) noexcept = 0;
 
+    // The local timing of `network` changed (a reload; Topology::timing gives the new one). The
+    // engine has re-timed its beats; a detector re-derives what it took from the local timing.
+    // Peers' timing reaches it with their beats, so one that takes nothing local ignores this.
+    virtual void on_timing_changed(NetworkIndex network) noexcept { static_cast<void>(network); }
+
     // Makes every decision that is due at `now`, emitting verdicts into the sink.
     virtual void tick(Nanos now, EventSink& sink) noexcept = 0;
     // When tick() next has something to decide, or TimerWheel::never.

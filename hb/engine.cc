@@ -96,18 +96,70 @@ Engine::Engine(const ClusterConfig& config, Detector& detector, EngineOptions op
       peers_(topology_.peers().size()),
       rx_burst_(std::max<std::size_t>(options.rx_burst, 1)),
       events_(std::max<std::size_t>(options.event_capacity, 16)) {
-    stall_threshold_ns_ = std::numeric_limits<Nanos>::max();
     for (std::uint32_t l = 0; l < locals_.size(); ++l) {
         const LocalAdapter& adapter = topology_.local_adapters()[l];
         const Timing& timing = topology_.timing(adapter.network);
-        stall_threshold_ns_ = std::min(stall_threshold_ns_, timing.detection_ns() / 2);
         LocalRuntime& local = locals_[l];
         local.tx_timer.id = l;
         local.interval_ns = timing.interval_ns;
-        local.hears_us_window_ns = timing.detection_ns() + timing.interval_ns;
+        local.advertised = timing;
         const bool multicast = config_.networks[adapter.network].mode == NetworkMode::multicast;
         local.tx_batch.resize(multicast ? 1 : std::max<std::uint32_t>(adapter.path_count, 1));
     }
+    derive_windows();
+}
+
+void Engine::derive_windows() noexcept {
+    stall_threshold_ns_ = std::numeric_limits<Nanos>::max();
+    for (LocalRuntime& local : locals_) {
+        // While a longer interval waits (timing_changed), the shorter of the two rules.
+        const Nanos sent_detection_ns = local.interval_ns * local.advertised.multiplier;
+        stall_threshold_ns_ = std::min(
+            {stall_threshold_ns_, local.advertised.detection_ns() / 2, sent_detection_ns / 2});
+        local.hears_us_window_ns =
+            std::max(local.advertised.detection_ns() + local.advertised.interval_ns,
+                     sent_detection_ns + local.interval_ns);
+    }
+}
+
+void Engine::timing_changed(NetworkIndex network, Nanos now) noexcept {
+    const Timing& next = topology_.timing(network);
+    HB_ASSERT(next.interval_ns > 0 && next.multiplier > 0);
+    bool changed = false;
+    for (std::uint32_t l = 0; l < locals_.size(); ++l) {
+        if (topology_.local_adapters()[l].network != network) {
+            continue;
+        }
+        LocalRuntime& local = locals_[l];
+        if (next == local.advertised && local.pending_interval_ns == 0) {
+            continue;
+        }
+        changed = true;
+        // Peers may still hold the timeout of any beat of the old timing: the longest of them
+        // bounds how long they need to hear one beat of the new.
+        const Nanos old_detection_ns = std::max(local.advertised.detection_ns(),
+                                                local.interval_ns * local.advertised.multiplier);
+        local.advertised = next;
+        if (next.interval_ns <= local.interval_ns) {
+            // Shorter gaps fit inside any timeout a peer holds: at once.
+            local.interval_ns = next.interval_ns;
+            local.pending_interval_ns = 0;
+            const Nanos soonest = now + next_send_in(local.interval_ns);
+            if (started_ && local.tx_timer.armed && local.tx_timer.deadline > soonest) {
+                wheel_.arm(local.tx_timer, soonest);
+            }
+        } else {
+            local.pending_interval_ns = next.interval_ns;
+            local.pending_at_ns =
+                std::max(local.pending_at_ns, now + old_detection_ns + local.interval_ns);
+        }
+    }
+    if (!changed) {
+        return;
+    }
+    ++counters_.timing_changes;
+    derive_windows();
+    detector_.on_timing_changed(network);
 }
 
 Engine::~Engine() = default;
@@ -158,6 +210,12 @@ bool Engine::tick(Nanos now) noexcept {
         LocalRuntime& local = locals_[timer.id];
         stalled_ns = std::max(stalled_ns, now - timer.deadline);
         send_beats(timer.id, now, 0);
+        if (local.pending_interval_ns != 0 && now >= local.pending_at_ns) {
+            // Every peer has heard the longer timeout by now (timing_changed): widen the gaps.
+            local.interval_ns = local.pending_interval_ns;
+            local.pending_interval_ns = 0;
+            derive_windows();
+        }
         // Keep the cadence from when this beat was due, unless the loop fell a whole interval
         // behind: then from now.
         const Nanos gap = next_send_in(local.interval_ns);
@@ -208,7 +266,7 @@ bool Engine::PeerRuntime::was_previous(std::uint32_t value) const noexcept {
 void Engine::fill_beat(wire::Beat& beat, std::uint32_t local, Nanos now,
                        std::uint16_t flags) const {
     const LocalAdapter& adapter = topology_.local_adapters()[local];
-    const Timing& timing = topology_.timing(adapter.network);
+    const Timing& timing = locals_[local].advertised;
     beat = wire::Beat{};
     beat.kind = wire::Kind::beat;
     beat.flags = flags;
@@ -258,6 +316,10 @@ std::size_t Engine::encode_into(const wire::Beat& beat, TxRecord& record) const 
 
 void Engine::send_beats(std::uint32_t local, Nanos now, std::uint16_t flags) noexcept {
     LocalRuntime& runtime = locals_[local];
+    if (muted()) {
+        ++counters_.beats_muted;
+        return;
+    }
     const LocalAdapter& adapter = topology_.local_adapters()[local];
     const NetworkConfig& network = config_.networks[adapter.network];
     std::size_t count = 0;
@@ -311,6 +373,10 @@ void Engine::answer_ping(std::uint32_t local, const wire::Beat& ping,
     // hbping's PINGs are answered on the heartbeat socket itself, so `hbping -s` checks the live
     // path (DESIGN §8). The PONG echoes the PING's sequence and send time, and how long it was
     // held here, so the sender measures the round trip on its own clock.
+    if (muted()) {
+        ++counters_.beats_muted;
+        return;
+    }
     const Nanos now = monotonic_now();
     wire::Beat pong;
     fill_beat(pong, local, now, 0);

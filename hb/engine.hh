@@ -7,6 +7,7 @@
 #include <boost/lockfree/spsc_queue.hpp>
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -61,7 +62,9 @@ struct EngineCounters {
     std::uint64_t restarts_seen = 0;
     std::uint64_t local_stalls = 0;  // ticks that came so late the node must have been stalled
     std::uint64_t events_emitted = 0;
-    std::uint64_t events_lost = 0;  // the event queue was full (the consumer fell behind)
+    std::uint64_t events_lost = 0;     // the event queue was full (the consumer fell behind)
+    std::uint64_t beats_muted = 0;     // beats (and PONGs) not sent because the node was muted
+    std::uint64_t timing_changes = 0;  // timing_changed() calls that changed an adapter's timing
 
     std::uint64_t dropped_total() const noexcept;
     std::uint64_t dropped_for(DropReason reason) const noexcept {
@@ -113,6 +116,28 @@ public:
     // Consumer side of the event queue: safe from one other thread.
     bool next_event(Event& out) noexcept { return events_.pop(out); }
 
+    // The owner of the config changed `config.networks[network].timing` (a reload): beats on that
+    // network advertise the new timing at once. When the interval shrinks, they are sent at the
+    // new rate at once too; when it grows, the old rate goes on for one old detection time plus
+    // an interval, so every peer hears the new, longer timeout before the gaps grow (BFD's poll
+    // sequence, RFC 5880 6.8.3): a timing change never expires a healthy path at a peer.
+    void timing_changed(NetworkIndex network, Nanos now) noexcept;
+    // The send interval in effect on local adapter `local`, and the timing its beats advertise.
+    Nanos send_interval_ns(std::uint32_t local) const noexcept {
+        return locals_[local].interval_ns;
+    }
+    const Timing& advertised_timing(std::uint32_t local) const noexcept {
+        return locals_[local].advertised;
+    }
+
+    // While `*flag` is set, no beat, LEAVING beat or PONG leaves this node (a deadman switch, set
+    // by another thread, mutes a node whose loop stalled: peers must judge it dead even if the
+    // loop resumes). The flag must outlive the engine; nullptr: never muted.
+    void set_mute_flag(const std::atomic<bool>* flag) noexcept { mute_ = flag; }
+    bool muted() const noexcept {
+        return mute_ != nullptr && mute_->load(std::memory_order_relaxed);
+    }
+
     // Graceful stop: sends `copies` LEAVING beats on every adapter at once, so peers report
     // NODE_LEFT instead of NODE_DOWN. The engine should not be ticked afterwards.
     void leave(Nanos now, std::uint32_t copies = 3) noexcept;
@@ -145,7 +170,11 @@ private:
         Transport* transport = nullptr;
         std::uint64_t tx_seq = 0;       // multicast: one sequence for the whole group
         std::uint32_t echo_cursor = 0;  // multicast: the next path whose beat we echo
-        Nanos interval_ns = 0;
+        Nanos interval_ns = 0;          // the send interval in effect
+        Timing advertised;  // what its beats advertise: the config's timing of its network
+        // A longer interval waiting for peers to learn it (timing_changed); 0: none.
+        Nanos pending_interval_ns = 0;
+        Nanos pending_at_ns = 0;
         Nanos hears_us_window_ns = 0;    // how old an echo of ours may be to prove two-way
         std::vector<TxRecord> tx_batch;  // sized at start: one record per path
         std::uint64_t pongs_sent = 0;    // the sequence of this adapter's PONGs
@@ -176,6 +205,8 @@ private:
     // rule, RFC 5880 6.8.7), so that a beat after k-1 losses still arrives before the receiver's
     // interval x k, whatever the jitter, and so that nodes do not send in lockstep.
     Nanos next_send_in(Nanos interval_ns) noexcept;
+    // The stall threshold and each adapter's two-way window, from the timings in effect.
+    void derive_windows() noexcept;
 
     const ClusterConfig& config_;
     KeySet keys_;  // config_.keys until a rollover replaces them
@@ -188,6 +219,7 @@ private:
     // detection window, so a stall is caught before it could expire a path falsely.
     Nanos stall_threshold_ns_ = 0;
     std::uint64_t jitter_state_;  // xorshift64 state for the send jitter, seeded per engine
+    const std::atomic<bool>* mute_ = nullptr;
 
     TimerWheel wheel_;
     std::vector<LocalRuntime> locals_;

@@ -9,11 +9,11 @@ namespace hb {
 
 namespace {
 
-constexpr std::array<std::string_view, 19> event_names = {
+constexpr std::array<std::string_view, 20> event_names = {
     "NODE_UP",      "NODE_DOWN",  "NODE_UNREACHABLE",    "NODE_RESTARTED",     "NODE_LEFT",
     "ADAPTER_DOWN", "ADAPTER_UP", "REMOTE_ADAPTER_DOWN", "REMOTE_ADAPTER_UP",  "NETWORK_DOWN",
     "NETWORK_UP",   "ISOLATED",   "ISOLATION_ENDED",     "PARTITION",          "PARTITION_HEALED",
-    "DISK_DOWN",    "DISK_UP",    "DISK_SLOT_CORRUPT",   "DISK_SLOT_CONFLICT",
+    "DISK_DOWN",    "DISK_UP",    "DISK_SLOT_CORRUPT",   "DISK_SLOT_CONFLICT", "DEADMAN",
 };
 static_assert(event_names.size() == event_kind_count);
 

@@ -31,10 +31,12 @@ enum class EventKind : std::uint8_t {
     disk_up,
     disk_slot_corrupt,
     disk_slot_conflict,
+    // The local node's own engine loop stalled past its deadman timeout (hbd's [deadman]): the
+    // node stopped beating so that peers judge it down. Not a detector verdict.
+    deadman,
 };
 
-inline constexpr std::size_t event_kind_count =
-    static_cast<std::size_t>(EventKind::disk_slot_conflict) + 1;
+inline constexpr std::size_t event_kind_count = static_cast<std::size_t>(EventKind::deadman) + 1;
 
 // Upper-case names of section 6 ("NODE_DOWN").
 std::string_view event_name(EventKind kind) noexcept;

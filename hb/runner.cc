@@ -75,6 +75,29 @@ void wait_until(int epoll_fd, Nanos deadline, Nanos now, Nanos max_sleep_ns, boo
 
 }  // namespace
 
+PollerSlot::PollerSlot() : epoll_fd_(epoll_create1(EPOLL_CLOEXEC)) {
+    HB_ASSERT(epoll_fd_ >= 0);
+}
+
+PollerSlot::~PollerSlot() {
+    close(epoll_fd_);
+}
+
+void PollerSlot::hold(Poller* poller) noexcept {
+    if (watched_fd_ >= 0) {
+        // The old poller may have closed its fd already, which took it out of the set.
+        epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, watched_fd_, nullptr);
+        watched_fd_ = -1;
+    }
+    poller_ = poller;
+    if (poller_ != nullptr && poller_->wait_fd() >= 0) {
+        epoll_event event{};
+        event.events = EPOLLIN;
+        HB_ASSERT(epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, poller_->wait_fd(), &event) == 0);
+        watched_fd_ = poller_->wait_fd();
+    }
+}
+
 SingleThreadRunner::SingleThreadRunner(Engine& engine, std::span<Poller* const> pollers)
     : engine_(engine),
       pollers_(pollers),

@@ -33,6 +33,27 @@ public:
     virtual bool poll(Nanos now) noexcept = 0;
 };
 
+// A poller that can be replaced while a runner runs (a reload rebuilds a prober): the runner
+// watches the slot's own epoll fd, which follows whatever the slot holds. Engine thread only.
+class PollerSlot final : public Poller {
+public:
+    PollerSlot();
+    ~PollerSlot() override;
+    PollerSlot(const PollerSlot&) = delete;
+    PollerSlot& operator=(const PollerSlot&) = delete;
+
+    // Not owned; nullptr empties the slot.
+    void hold(Poller* poller) noexcept;
+    Poller* held() const noexcept { return poller_; }
+    int wait_fd() const noexcept override { return epoll_fd_; }
+    bool poll(Nanos now) noexcept override { return poller_ != nullptr && poller_->poll(now); }
+
+private:
+    int epoll_fd_ = -1;
+    int watched_fd_ = -1;
+    Poller* poller_ = nullptr;
+};
+
 class SingleThreadRunner {
 public:
     explicit SingleThreadRunner(Engine& engine, std::span<Poller* const> pollers = {});

@@ -46,15 +46,10 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
     disk_ = DiskFsm{};
     for (PathIndex p = 0; p < path_count; ++p) {
         paths_[p].expiry.id = p;
-        up_count_[p] =
-            std::max<std::uint32_t>(topology.timing(topology.paths()[p].network).up_count, 1);
     }
     max_timeout_ns_ = 0;
     for (NetworkIndex n = 0; n < networks_.size(); ++n) {
-        const Timing& timing = topology.timing(n);
-        networks_[n].settle_ns =
-            options_.settle_ns >= 0 ? options_.settle_ns : 2 * timing.interval_ns;
-        max_timeout_ns_ = std::max(max_timeout_ns_, timing.detection_ns() + timing.interval_ns);
+        derive_from_timing(n);
     }
     attached_ns_ = now;
     wheel_ = std::make_unique<TimerWheel>(1024, 100 * nanos_per_us, now);
@@ -63,6 +58,24 @@ void NodeDetector::attach(const Topology& topology, Nanos now) {
     for (const LocalAdapter& local : topology.local_adapters()) {
         local_states_ |= std::uint32_t{1} << local.adapter;
     }
+}
+
+void NodeDetector::derive_from_timing(NetworkIndex network) noexcept {
+    const Timing& timing = topology_->timing(network);
+    for (PathIndex p = 0; p < paths_.size(); ++p) {
+        if (topology_->paths()[p].network == network) {
+            up_count_[p] = std::max<std::uint32_t>(timing.up_count, 1);
+        }
+    }
+    networks_[network].settle_ns =
+        options_.settle_ns >= 0 ? options_.settle_ns : 2 * timing.interval_ns;
+    // Never lowered by a reload: peers may still be on the longer of the two timings.
+    max_timeout_ns_ = std::max(max_timeout_ns_, timing.detection_ns() + timing.interval_ns);
+}
+
+void NodeDetector::on_timing_changed(NetworkIndex network) noexcept {
+    HB_ASSERT(topology_ != nullptr && network < networks_.size());
+    derive_from_timing(network);
 }
 
 bool NodeDetector::usable(PathIndex path) const noexcept {
@@ -163,6 +176,10 @@ void NodeDetector::on_beat(const BeatObservation& beat) noexcept {
     PathFsm& path = paths_[beat.path];
     if (options_.adaptive_ceiling > 0 && beat.peer_interval_ns > 0) {
         adapt(path, beat);
+    } else if (path.adaptive_timeout_ns != 0) {
+        // A reload turned adaptive timing off: back to the advertised timing.
+        path.adaptive_timeout_ns = 0;
+        path.multiplier = 0;
     }
     path.last_rx_ns = std::max(path.last_rx_ns, beat.rx_ns);
     path.timeout_ns = beat.peer_timeout_ns;

@@ -79,12 +79,19 @@ public:
     void on_disk_slot(const DiskObservation& slot) noexcept override;
     void on_local_disk(bool up, Nanos since_ns) noexcept override;
     void on_disk_problem(DiskProblem problem, NodeId node, Nanos at_ns) noexcept override;
+    void on_timing_changed(NetworkIndex network) noexcept override;
     void tick(Nanos now, EventSink& sink) noexcept override;
     Nanos next_deadline() const noexcept override;
     PathState path_state(PathIndex path) const noexcept override { return paths_[path].state; }
     std::uint32_t local_adapter_states() const noexcept override { return local_states_; }
 
     const DetectorCounters& counters() const noexcept { return counters_; }
+    // A reload's new [timing] adaptive_ceiling (0: adaptive timing off). Paths re-adapt at their
+    // next measurement window; a lowered ceiling lowers them only as their loss allows.
+    void set_adaptive_ceiling(std::uint32_t ceiling) noexcept {
+        options_.adaptive_ceiling = ceiling;
+    }
+    std::uint32_t adaptive_ceiling() const noexcept { return options_.adaptive_ceiling; }
     const PathFsm& path(PathIndex path) const noexcept { return paths_[path]; }
     bool isolated() const noexcept { return isolated_; }
     // The disk heartbeat completes cycles: it is a liveness source.
@@ -165,6 +172,8 @@ private:
         return std::max(path.last_rx_ns, resume_ns_) + path.effective_timeout_ns();
     }
     void adapt(PathFsm& path, const BeatObservation& beat) noexcept;
+    // up_count, settle window and longest timeout from the local timing of `network`.
+    void derive_from_timing(NetworkIndex network) noexcept;
     bool usable(PathIndex path) const noexcept;
     Reach reach(PeerIndex peer, std::int32_t network) const noexcept;  // network -1: all
     void mark_path(PathIndex path) noexcept;

@@ -561,6 +561,142 @@ TEST_F(EngineDrops, OnePollDrainsWhatQueuedUpBeforeTicking) {
     EXPECT_EQ(transport.pending(), 0U);
 }
 
+// ---- timing changes (a reload) and muting ------------------------------------------------
+
+constexpr Timing slow{.interval_ns = 50 * nanos_per_ms, .multiplier = 3, .up_count = 2};
+
+// Every verdict but NODE_UP (the start) that any node reported about any other.
+std::size_t false_verdicts(TestCluster& cluster, NodeId nodes) {
+    std::size_t count = 0;
+    for (NodeId observer = 1; observer <= nodes; ++observer) {
+        for (const Event& event : cluster.events(observer)) {
+            count += event.kind == EventKind::node_up ? 0 : 1;
+        }
+    }
+    return count;
+}
+
+// The timeout node `observer`'s detector holds for every path from node `peer`.
+std::vector<Nanos> timeouts_from(TestCluster& cluster, NodeId observer, NodeId peer) {
+    std::vector<Nanos> out;
+    const Topology& topology = cluster.engine(observer).topology();
+    for (PathIndex p = 0; p < topology.paths().size(); ++p) {
+        if (topology.paths()[p].peer_node == peer) {
+            out.push_back(cluster.node(observer).detector.path(p).timeout_ns);
+        }
+    }
+    return out;
+}
+
+void retime(TestCluster& cluster, NodeId id, const Timing& timing) {
+    TestCluster::Member& member = cluster.node(id);
+    for (NetworkIndex n = 0; n < member.config.networks.size(); ++n) {
+        member.config.networks[n].timing = timing;
+        member.engine->timing_changed(n, cluster.now());
+    }
+}
+
+TEST(EngineTiming, ALongerIntervalIsAdvertisedAtOnceAndSentOnlyAfterPeersLearnedIt) {
+    TestCluster cluster(3, 2, NetworkMode::unicast, fast);
+    cluster.run_for(200 * nanos_per_ms);
+    retime(cluster, 1, slow);
+    const Nanos changed_at = cluster.now();
+    EXPECT_EQ(cluster.engine(1).advertised_timing(0), slow);
+    EXPECT_EQ(cluster.engine(1).send_interval_ns(0), fast.interval_ns);
+    EXPECT_EQ(cluster.engine(1).counters().timing_changes, 2U);  // one per network
+    // Up to one old detection time plus an interval, the old rate goes on; by its end every
+    // peer holds the new, longer timeout.
+    cluster.run_until(changed_at + fast.detection_ns());
+    EXPECT_EQ(cluster.engine(1).send_interval_ns(1), fast.interval_ns);
+    for (NodeId peer = 2; peer <= 3; ++peer) {
+        for (const Nanos timeout : timeouts_from(cluster, peer, 1)) {
+            EXPECT_EQ(timeout, slow.detection_ns()) << "peer " << peer;
+        }
+    }
+    cluster.run_for(2 * fast.interval_ns);
+    EXPECT_EQ(cluster.engine(1).send_interval_ns(0), slow.interval_ns);
+    EXPECT_EQ(cluster.engine(1).send_interval_ns(1), slow.interval_ns);
+    cluster.run_for(2000 * nanos_per_ms);
+    EXPECT_EQ(false_verdicts(cluster, 3), 0U);
+}
+
+TEST(EngineTiming, AShorterIntervalIsSentAtOnce) {
+    TestCluster cluster(3, 1, NetworkMode::unicast, slow);
+    cluster.run_for(500 * nanos_per_ms);
+    const std::uint64_t sent_before = cluster.engine(1).counters().beats_sent;
+    retime(cluster, 1, fast);
+    EXPECT_EQ(cluster.engine(1).send_interval_ns(0), fast.interval_ns);
+    // The next beat is due within the new interval, not at the end of the old one.
+    cluster.run_for(fast.interval_ns);
+    EXPECT_GT(cluster.engine(1).counters().beats_sent, sent_before);
+    cluster.run_for(100 * nanos_per_ms);
+    for (NodeId peer = 2; peer <= 3; ++peer) {
+        for (const Nanos timeout : timeouts_from(cluster, peer, 1)) {
+            EXPECT_EQ(timeout, fast.detection_ns());
+        }
+    }
+    // At the new rate, a crash is found within the new detection time.
+    const Nanos crash_at = cluster.now();
+    cluster.crash(1);
+    cluster.run_for(500 * nanos_per_ms);
+    const auto downs = cluster.events_of(2, EventKind::node_down, 1);
+    ASSERT_EQ(downs.size(), 1U);
+    EXPECT_LE(downs[0].t_ns - crash_at, fast.detection_ns() + fast.interval_ns);
+}
+
+TEST(EngineTiming, EveryNodeSlowingDownAndSpeedingUpUnderLossGivesNoVerdict) {
+    // At 10 ms x 3 the new gaps (37 ms and more) exceed the old timeout (30 ms): sent at once,
+    // they would expire every path. 2 % loss makes the first beats of the new timing go missing
+    // now and then, while leaving random false expiries (p^3 per interval) out of the picture.
+    constexpr Timing quick{.interval_ns = 10 * nanos_per_ms, .multiplier = 3, .up_count = 2};
+    constexpr Timing slower{.interval_ns = 50 * nanos_per_ms, .multiplier = 3, .up_count = 2};
+    TestCluster cluster(3, 2, NetworkMode::unicast, quick, std::nullopt, 11);
+    cluster.network(0).loss = 0.02;
+    cluster.network(1).loss = 0.02;
+    cluster.run_for(300 * nanos_per_ms);
+    for (int round = 0; round < 5; ++round) {
+        for (NodeId id = 1; id <= 3; ++id) {
+            retime(cluster, id, slower);
+            cluster.run_for(7 * nanos_per_ms);  // not in step: each node changes on its own
+        }
+        cluster.run_for(1000 * nanos_per_ms);
+        for (NodeId id = 1; id <= 3; ++id) {
+            retime(cluster, id, quick);
+            cluster.run_for(3 * nanos_per_ms);
+        }
+        cluster.run_for(1000 * nanos_per_ms);
+    }
+    EXPECT_EQ(false_verdicts(cluster, 3), 0U);
+    EXPECT_EQ(cluster.engine(1).send_interval_ns(0), quick.interval_ns);
+}
+
+TEST(EngineTiming, AnUnchangedTimingChangesNothing) {
+    TestCluster cluster(2, 1, NetworkMode::unicast, fast);
+    cluster.run_for(100 * nanos_per_ms);
+    retime(cluster, 1, fast);
+    EXPECT_EQ(cluster.engine(1).counters().timing_changes, 0U);
+}
+
+TEST(EngineMute, AMutedNodeSendsNothingAndIsJudgedDownNotLeft) {
+    TestCluster cluster(3, 1, NetworkMode::unicast, fast);
+    std::atomic<bool> mute{false};
+    cluster.engine(3).set_mute_flag(&mute);
+    cluster.run_for(200 * nanos_per_ms);
+    ASSERT_EQ(cluster.events_of(1, EventKind::node_up, 3).size(), 1U);
+    mute.store(true);
+    const std::uint64_t sent = cluster.engine(3).counters().beats_sent;
+    cluster.run_for(300 * nanos_per_ms);
+    // A muted node says nothing, not even that it leaves.
+    cluster.engine(3).leave(cluster.now());
+    cluster.run_for(100 * nanos_per_ms);
+    EXPECT_EQ(cluster.engine(3).counters().beats_sent, sent);
+    EXPECT_GT(cluster.engine(3).counters().beats_muted, 0U);
+    for (NodeId observer = 1; observer <= 2; ++observer) {
+        EXPECT_EQ(cluster.events_of(observer, EventKind::node_down, 3).size(), 1U);
+        EXPECT_TRUE(cluster.events_of(observer, EventKind::node_left, 3).empty());
+    }
+}
+
 TEST(EngineAllocation, TheBeatPathNeverAllocatesAfterStart) {
     TestCluster cluster(4, 2, NetworkMode::unicast, fast, test_key());
     cluster.run_for(200 * nanos_per_ms);  // warm up: every path up, events delivered

@@ -21,7 +21,9 @@
 #include "hb/mac.hh"
 #include "hb/topology.hh"
 #include "policy/timing.hh"
+#include "tests/support/temp_dir.hh"
 #include "tools/node/node.hh"
+#include "tools/node/reload.hh"
 
 #include "build_config.hh"
 
@@ -142,37 +144,10 @@ testing::AssertionResult rejects(std::string_view from, std::string_view to,
     return only_error(parse(text), line_with(base_config, from) + extra_lines, message);
 }
 
-// A private directory under the system temp directory, removed with everything in it.
-class TempDir {
+// Every test's files live in a directory of its own.
+class TempDir : public test::TempDir {
 public:
-    TempDir() {
-        std::string pattern = (fs::temp_directory_path() / "hb_config_test.XXXXXX").native();
-        if (mkdtemp(pattern.data()) == nullptr) {
-            throw std::runtime_error("mkdtemp failed");
-        }
-        path_ = pattern;
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path_, ignored);
-    }
-    TempDir(const TempDir&) = delete;
-    TempDir& operator=(const TempDir&) = delete;
-
-    const fs::path& path() const { return path_; }
-
-    fs::path write(const fs::path& name, std::string_view bytes, fs::perms mode) const {
-        const fs::path file = path_ / name;
-        fs::create_directories(file.parent_path());
-        std::ofstream out(file, std::ios::binary | std::ios::trunc);
-        out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        out.close();
-        fs::permissions(file, mode);
-        return file;
-    }
-
-private:
-    fs::path path_;
+    TempDir() : test::TempDir("hb_config_test") {}
 };
 
 constexpr std::string_view key_bytes = "0123456789abcdef0123456789abcdef";
@@ -1366,6 +1341,125 @@ path = "/dev/loop0"
     for (std::size_t i = 1; i < result.errors.size(); ++i) {
         EXPECT_LE(result.errors[i - 1].line, result.errors[i].line) << listed(result);
     }
+}
+
+// ---- [events] and [deadman] ------------------------------------------------------------------
+
+TEST(ConfigTest, EventsScriptDirIsResolvedAndDefaultsApply) {
+    const TempDir dir;
+    std::filesystem::create_directories(dir.path() / "etc" / "scripts");
+    const std::string text =
+        std::string(base_config) + "[events]\nscript_dir = \"scripts\"\nwarn_ms = 700\n";
+    const ConfigResult result = load_config(dir.write("etc/hb.toml", text, owner_only));
+    ASSERT_TRUE(result.settings.has_value()) << listed(result);
+    const EventsSettings& events = result.settings->events;
+    EXPECT_EQ(events.script_dir, dir.path() / "etc" / "scripts");
+    EXPECT_EQ(events.timeout_ns, 30 * nanos_per_s);
+    EXPECT_EQ(events.warn_ns, 700 * nanos_per_ms);
+    EXPECT_EQ(events.max_running, 8U);
+    // Without [events]: no scripts.
+    EXPECT_TRUE(valid(base_config).events.script_dir.empty());
+}
+
+TEST(ConfigTest, EventsProblemsAreErrorsOnTheirLines) {
+    const TempDir dir;
+    dir.write("etc/not_a_dir", "", owner_only);
+    const std::string head = std::string(base_config) + "[events]\n";
+    const auto line = static_cast<std::uint32_t>(std::count(head.begin(), head.end(), '\n')) + 1;
+    const auto load = [&](std::string_view body) {
+        return load_config(dir.write("etc/hb.toml", head + std::string(body), owner_only));
+    };
+    EXPECT_TRUE(
+        only_error(load("script_dir = \"missing\"\n"), line, "[events] script_dir \"missing\""));
+    EXPECT_TRUE(only_error(load("script_dir = \"missing\"\n"), line,
+                           "cannot be used: No such file or directory"));
+    EXPECT_TRUE(only_error(load("script_dir = \"not_a_dir\"\n"), line, "is not a directory"));
+    EXPECT_TRUE(only_error(load("timeout_ms = 5\n"), line - 1, "[events] script_dir is required"));
+    std::filesystem::create_directories(dir.path() / "etc" / "s");
+    EXPECT_TRUE(only_error(load("script_dir = \"s\"\ntimeout_ms = 0\n"), line + 1,
+                           "[events] timeout_ms must be in 1..86400000, got 0"));
+    EXPECT_TRUE(only_error(load("script_dir = \"s\"\nmax_running = 65\n"), line + 1,
+                           "[events] max_running must be in 1..64"));
+    EXPECT_TRUE(only_error(load("script_dir = \"s\"\nscript = 1\n"), line + 1,
+                           "unknown key \"script\" in [events]"));
+    const ConfigResult late = load("script_dir = \"s\"\ntimeout_ms = 100\nwarn_ms = 200\n");
+    ASSERT_TRUE(late.settings.has_value()) << listed(late);
+    EXPECT_TRUE(std::any_of(late.warnings.begin(), late.warnings.end(), [](const std::string& w) {
+        return w.starts_with("[events] warn_ms is above timeout_ms");
+    })) << listed(late);
+}
+
+TEST(ConfigTest, EventsScriptDirMustBeReadable) {
+    if (geteuid() == 0) {
+        GTEST_SKIP() << "root reads any directory: the permission check cannot fail";
+    }
+    const TempDir dir;
+    std::filesystem::create_directories(dir.path() / "etc" / "locked");
+    std::filesystem::permissions(dir.path() / "etc" / "locked", fs::perms::none);
+    const std::string text = std::string(base_config) + "[events]\nscript_dir = \"locked\"\n";
+    const ConfigResult result = load_config(dir.write("etc/hb.toml", text, owner_only));
+    EXPECT_TRUE(has_error(result, line_with(text, "script_dir"), "cannot be read"));
+}
+
+TEST(ConfigTest, DeadmanSettingsAndProblems) {
+    const NodeSettings on = valid(std::string(base_config) +
+                                  "[deadman]\ntimeout_ms = 500\naction = \"halt\"\n"
+                                  "test_hook = true\n");
+    EXPECT_EQ(on.deadman.timeout_ns, 500 * nanos_per_ms);
+    EXPECT_EQ(on.deadman.action, DeadmanSettings::Action::halt);
+    EXPECT_TRUE(on.deadman.test_hook);
+    EXPECT_EQ(valid(base_config).deadman.timeout_ns, 0);
+    const std::string head = std::string(base_config) + "[deadman]\n";
+    const auto line = static_cast<std::uint32_t>(std::count(head.begin(), head.end(), '\n')) + 1;
+    EXPECT_TRUE(only_error(parse(head + "action = \"event\"\n"), line - 1,
+                           "[deadman] timeout_ms is required"));
+    EXPECT_TRUE(only_error(parse(head + "timeout_ms = 50\n"), line,
+                           "[deadman] timeout_ms must be in 200..3600000, got 50"));
+    EXPECT_TRUE(only_error(parse(head + "timeout_ms = 500\naction = \"reboot\"\n"), line + 1,
+                           "[deadman] action must be \"event\" or \"halt\", got \"reboot\""));
+    EXPECT_TRUE(only_error(parse(head + "timeout_ms = 500\ntest_hook = 1\n"), line + 1,
+                           "[deadman] test_hook must be a boolean"));
+}
+
+// ---- reload plans ------------------------------------------------------------------------------
+
+TEST(ReloadTest, TimingAndAdaptiveCeilingChangesAreApplied) {
+    const NodeSettings running = valid(base_config);
+    const NodeSettings next = valid(replaced(base_config, "profile = \"fast\"\n",
+                                             "profile = \"safe\"\nadaptive_ceiling = 8\n"));
+    const ReloadPlan plan = plan_reload(running, next);
+    ASSERT_EQ(plan.timings.size(), 1U);
+    EXPECT_EQ(plan.timings[0].first, 0);
+    EXPECT_EQ(plan.timings[0].second, *policy::timing_profile("safe"));
+    EXPECT_EQ(plan.adaptive_ceiling, 8U);
+    EXPECT_TRUE(plan.needs_restart.empty());
+    ASSERT_EQ(plan.applied.size(), 2U);
+    EXPECT_EQ(plan.applied[0], "network net_a: timing 10 ms x 3 -> 100 ms x 5");
+    EXPECT_EQ(plan.applied[1], "[timing] adaptive_ceiling 0 -> 8");
+    EXPECT_TRUE(plan_reload(running, running).empty());
+}
+
+TEST(ReloadTest, OtherChangesNeedARestartAndAreNotApplied) {
+    const NodeSettings running = valid(base_config);
+    const auto plan_for = [&](std::string_view from, std::string_view to) {
+        return plan_reload(running, valid(replaced(base_config, from, to)));
+    };
+    const auto only_restart = [](const ReloadPlan& plan, std::string_view what) {
+        return plan.empty() && plan.needs_restart.size() == 1 &&
+               plan.needs_restart[0] == std::string(what) + " changed: needs a restart";
+    };
+    EXPECT_TRUE(only_restart(plan_for("id = 7", "id = 8"), "[cluster] id"));
+    EXPECT_TRUE(only_restart(plan_for("198.18.1.2", "198.18.1.3"), "[[node]] list or adapters"));
+    EXPECT_TRUE(only_restart(plan_for("name = \"net_a\"\n", "name = \"net_a\"\nport = 4099\n"),
+                             "[[network]] list or settings other than timing"));
+    EXPECT_TRUE(only_restart(
+        plan_for("node = 1\n", "node = 1\n[process]\nthreads = \"threaded\"\n"), "[process]"));
+    // A topology change and a timing change in one file: the timing is applied all the same.
+    const ReloadPlan both = plan_for("profile = \"fast\"\n[local]\nnode = 1\n",
+                                     "profile = \"safe\"\n[local]\nnode = 2\n");
+    EXPECT_EQ(both.timings.size(), 1U);
+    ASSERT_EQ(both.needs_restart.size(), 1U);
+    EXPECT_EQ(both.needs_restart[0], "[local] node changed: needs a restart");
 }
 
 TEST(ConfigTest, TomlSyntaxErrorHasItsLine) {

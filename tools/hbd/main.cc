@@ -13,7 +13,14 @@
 #include <vector>
 
 #include "build_config.hh"
+#include "tools/hbd/deadman.hh"
+#include "tools/hbd/event_scripts.hh"
+#include "tools/hbd/event_sinks.hh"
+#include "tools/hbd/log.hh"
+#include "tools/hbd/manual.hh"
+#include "tools/hbd/reloader.hh"
 #include "tools/hbd/services.hh"
+#include "tools/hbd/systemd.hh"
 #include "tools/node/check.hh"
 #include "tools/node/config.hh"
 #include "tools/node/node.hh"
@@ -30,15 +37,8 @@ constexpr int exit_usage = 2;
 std::atomic<bool> stop_requested{false};
 static_assert(std::atomic<bool>::is_always_lock_free);
 
-std::atomic<bool> reload_requested{false};
-
 extern "C" void on_stop_signal(int) {
     stop_requested.store(true, std::memory_order_relaxed);
-}
-
-// SIGHUP: a key rollover step (docs/security.md); the engine thread rereads the key files.
-extern "C" void on_reload_signal(int) {
-    reload_requested.store(true, std::memory_order_relaxed);
 }
 
 void install_signal_handlers() {
@@ -47,46 +47,26 @@ void install_signal_handlers() {
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, nullptr);
     sigaction(SIGINT, &action, nullptr);
-    action.sa_handler = on_reload_signal;
-    sigaction(SIGHUP, &action, nullptr);
     // A closed event pipe must not kill a heartbeat daemon (peers would see a node death).
     std::signal(SIGPIPE, SIG_IGN);
 }
 
-// Writes whole lines with one write(2) each, so a reader never sees half an event.
-class EventWriter {
-public:
-    explicit EventWriter(int fd) : fd_(fd) {}
-    void write_line(std::string line) {
-        line.push_back('\n');
-        std::size_t done = 0;
-        while (done < line.size()) {
-            const ssize_t n = ::write(fd_, line.data() + done, line.size() - done);
-            if (n < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                ++lost_;
-                return;
-            }
-            done += static_cast<std::size_t>(n);
-        }
+// SIGUSR2 stalls the engine loop only with [deadman] test_hook = true (docs/operations.md).
+std::atomic<hb::hbd::Deadman*> deadman_for_signal{nullptr};
+
+extern "C" void on_test_stall_signal(int) {
+    if (hb::hbd::Deadman* deadman = deadman_for_signal.load(std::memory_order_relaxed)) {
+        deadman->toggle_test_stall();
     }
-    std::uint64_t lost() const noexcept { return lost_; }
-
-private:
-    int fd_;
-    std::uint64_t lost_ = 0;
-};
-
-void log_line(const std::string& text) {
-    fmt::print(stderr, "hbd: {}\n", text);
 }
+
+using hb::hbd::log_line;
 
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"hbd: hb heartbeat daemon. Runs one cluster node and reports failures."};
+    CLI::App app{std::string(hb::hbd::manual_description)};
+    app.footer(std::string(hb::hbd::manual_footer));
     std::string config_path;
     std::string events_path;
     bool check_only = false;
@@ -103,7 +83,15 @@ int main(int argc, char** argv) {
     }
 
     if (check_only) {
-        return hb::node::check_config(config_path, "hbd");
+        // The node's checks (shared with `hbctl check`), then what only hbd runs: its scripts.
+        const int code = hb::node::check_config(config_path, "hbd");
+        if (code == exit_ok) {
+            if (hb::node::ConfigResult checked = hb::node::load_config(config_path);
+                checked.settings) {
+                hb::hbd::print_service_check(config_path, *checked.settings);
+            }
+        }
+        return code;
     }
     hb::node::ConfigResult loaded = hb::node::load_config(config_path);
     if (!loaded.errors.empty()) {
@@ -178,22 +166,67 @@ int main(int argc, char** argv) {
     }
 #endif
 
-    EventWriter writer(events_fd);
+    // The service pieces, one object each (docs/operations.md). Events fan out to every sink.
+    hb::hbd::SystemdNotifier systemd;
+    hb::hbd::EventFanout sinks;
+    hb::hbd::JsonLinesWriter writer(events_fd, cluster);
+    if (events_fd >= 0) {
+        sinks.add(writer);
+    }
+    sinks.add(services);
+    std::unique_ptr<hb::hbd::ScriptRunner> scripts;
+    if (!node.settings().events.script_dir.empty()) {
+        scripts = std::make_unique<hb::hbd::ScriptRunner>(node.settings().events, cluster);
+        if (std::string error; !scripts->start(error)) {
+            log_line(error);
+            return exit_usage;
+        }
+        sinks.add(*scripts);
+    }
+    std::unique_ptr<hb::hbd::Deadman> deadman;
+    if (node.settings().deadman.timeout_ns > 0) {
+        deadman =
+            std::make_unique<hb::hbd::Deadman>(node.settings().deadman, sinks, stop_requested);
+        node.engine().set_mute_flag(&deadman->mute_flag());
+        node.add_poller(*deadman);
+        if (node.settings().deadman.test_hook) {
+            deadman_for_signal.store(deadman.get());
+            std::signal(SIGUSR2, on_test_stall_signal);
+        }
+    }
+    hb::hbd::SystemdWatchdog watchdog;
+    if (std::string error; !watchdog.open(hb::monotonic_now(), error)) {
+        log_line(error);
+        return exit_usage;
+    }
+    if (watchdog.enabled()) {
+        node.add_poller(watchdog);
+    }
+    hb::hbd::Reloader reloader(config_path, node.settings(), node, systemd);
+    if (std::string error; !reloader.start(error)) {
+        log_line(error);
+        return exit_usage;
+    }
+    node.add_poller(reloader);
+    log_line(hb::hbd::describe_service(node.settings(), watchdog));
+    if (deadman) {
+        deadman->start();
+    }
+    systemd.ready();
+
     hb::Engine& engine = node.engine();
     const auto drain_events = [&] {
-        if (reload_requested.exchange(false, std::memory_order_relaxed)) {
-            log_line(node.reload_keys(config_path));
-        }
+        services.deliver_from_watchdog();
         hb::Event event;
         while (engine.next_event(event)) {
-            const std::string line = hb::event_to_json(event, cluster);
-            if (events_fd >= 0) {
-                writer.write_line(line);
-            }
-            services.on_event(event, line);
+            sinks.publish(event);
         }
     };
     node.run(stop_requested, drain_events, services.pollers());
+    systemd.stopping();
+    if (deadman) {
+        deadman->stop();  // leaving (the disk's LEAVING slot) may take longer than its timeout
+    }
 
     node.leave(hb::monotonic_now());
     drain_events();
@@ -209,6 +242,11 @@ int main(int argc, char** argv) {
         log_line("dropped by reason: " +
                  hb::node::describe_drops(counters.dropped, counters.last_dropped_from));
     }
+    log_line(fmt::format(
+        "service: {} reloads, {} timing changes, {} beats muted{}, {} events "
+        "dropped for scripts",
+        reloader.reloads(), counters.timing_changes, counters.beats_muted,
+        deadman && deadman->fired() ? " (deadman)" : "", scripts ? scripts->dropped() : 0));
 #if HB_HAVE_LIBURING
     if (const hb::diskhb::DiskHeartbeat* disk = node.disk()) {
         const hb::diskhb::DiskCounters& d = disk->counters();

@@ -50,4 +50,19 @@ void Services::on_event(const Event& event, std::string_view line) noexcept {
     }
 }
 
+void Services::consume(const Event& event) noexcept {
+    on_event(event, event_to_json(event, node_.settings().cluster));
+}
+
+void Services::consume_from_watchdog(const Event& event) noexcept {
+    watchdog_event_ = event;
+    watchdog_event_pending_.store(true, std::memory_order_release);
+}
+
+void Services::deliver_from_watchdog() noexcept {
+    if (watchdog_event_pending_.exchange(false, std::memory_order_acquire)) {
+        consume(watchdog_event_);
+    }
+}
+
 }  // namespace hb::hbd

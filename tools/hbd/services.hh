@@ -3,6 +3,7 @@
 // engine thread, told of every event as it is drained.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -10,13 +11,14 @@
 
 #include "hb/runner.hh"
 #include "tools/hbd/control.hh"
+#include "tools/hbd/event_sinks.hh"
 #include "tools/hbd/metrics.hh"
 #include "tools/hbd/status.hh"
 #include "tools/node/node.hh"
 
 namespace hb::hbd {
 
-class Services {
+class Services final : public EventConsumer {
 public:
     // `started_ns`: when hbd started the node (the status's uptime counts from it).
     Services(const node::Node& node, Nanos started_ns);
@@ -29,6 +31,12 @@ public:
 
     // Every event as it is drained, with its `hbd --events` line (no newline).
     void on_event(const Event& event, std::string_view line) noexcept;
+    // EventConsumer: the engine thread's events go to on_event(); the deadman's DEADMAN, which
+    // arrives on its thread while the engine thread is stuck, waits in a one-slot mailbox until
+    // the engine thread calls deliver_from_watchdog() (the sockets are the engine thread's).
+    void consume(const Event& event) noexcept override;
+    void consume_from_watchdog(const Event& event) noexcept override;
+    void deliver_from_watchdog() noexcept;
 
     std::span<Poller* const> pollers() const noexcept { return pollers_; }
     const ControlServer* control() const noexcept { return control_.get(); }
@@ -41,6 +49,8 @@ private:
     std::unique_ptr<ControlServer> control_;
     std::unique_ptr<MetricsServer> metrics_;
     std::vector<Poller*> pollers_;
+    Event watchdog_event_{};
+    std::atomic<bool> watchdog_event_pending_{false};
 };
 
 }  // namespace hb::hbd

@@ -466,6 +466,9 @@ class Lab:
         if self._closed:
             raise RuntimeError("lab is closed")
         popen_args.setdefault("stdin", subprocess.DEVNULL)
+        # hbd's [deadman] action = "halt" must never power off the machine a lab runs on
+        # (docs/operations.md, Deadman): every process a lab starts carries the guard.
+        popen_args["env"] = {**(popen_args.get("env") or os.environ), "HB_DEADMAN_NO_HALT": "1"}
         process = subprocess.Popen(namespace.exec_argv(argv), start_new_session=True,
                                    preexec_fn=_die_with_parent, **popen_args)
         self._processes.append(process)
@@ -959,8 +962,11 @@ class Cluster:
     def others(self, name: str) -> list[str]:
         return [other for other in self.nodes if other != name]
 
-    def start(self, name: str) -> int:
-        """Starts a new hbd run for the node; returns the monotonic time (ns) of the start."""
+    def start(self, name: str, env: dict[str, str] | None = None) -> int:
+        """Starts a new hbd run for the node; returns the monotonic time (ns) of the start.
+
+        `env` adds to (or overrides) the environment hbd inherits.
+        """
         node = self.nodes[name]
         if node.alive():
             raise RuntimeError(f"{name} is already running (pid {node.process.pid})")
@@ -971,7 +977,8 @@ class Cluster:
         argv = [str(hbd_path()), "-c", str(node.config_path), "--events", str(events_path)]
         with open(node.stderr_path(), "wb") as log:
             started_ns = time.monotonic_ns()
-            node.process = self.lab.spawn(node.host, argv, stdout=log, stderr=log)
+            node.process = self.lab.spawn(node.host, argv, stdout=log, stderr=log,
+                                          env={**os.environ, **(env or {})})
         return started_ns
 
     def start_all(self) -> None:

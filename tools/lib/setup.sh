@@ -5,6 +5,7 @@ hb_packages=(
     meson ninja-build pkg-config gcc g++ python3
     libsodium-dev libboost-dev libfmt-dev libtomlplusplus-dev libcli11-dev nlohmann-json3-dev
     libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libdpdk-dev libmnl-dev libcap-ng-dev
+    libsystemd-dev
     iproute2 ethtool
 )
 

@@ -393,6 +393,8 @@ public:
         read_dpdk(root, settings.dpdk, settings.process);
         read_control(root, settings.control);
         read_metrics(root, settings.metrics);
+        read_events(root, settings.events);
+        read_deadman(root, settings.deadman);
         check_local_dpdk(settings);
         warn_unused_networks(settings.cluster);
 
@@ -549,6 +551,21 @@ private:
         return tables;
     }
 
+    // A path from the file, resolved against the configuration's directory unless absolute.
+    std::filesystem::path resolve_path(std::string_view configured) const {
+        const std::filesystem::path path(configured);
+        return path.is_absolute() ? path : base_dir_ / path;
+    }
+    // How a message names a configured path: `[netmon] file "x.cf" ("/etc/hb/x.cf")`.
+    static std::string path_shown(std::string_view key, std::string_view configured,
+                                  const std::filesystem::path& resolved) {
+        std::string what = std::string(key) + " " + shown(configured);
+        if (resolved != std::filesystem::path(configured)) {
+            what += " (" + shown(resolved.native()) + ")";
+        }
+        return what;
+    }
+
     static bool is_empty_array(const toml::node& node) {
         const toml::array* array = node.as_array();
         return array != nullptr && array->empty();
@@ -561,7 +578,8 @@ private:
             const std::string_view name = key.str();
             if (name == "cluster" || name == "timing" || name == "local" || name == "network" ||
                 name == "node" || name == "process" || name == "netmon" || name == "disk" ||
-                name == "dpdk" || name == "control" || name == "metrics") {
+                name == "dpdk" || name == "control" || name == "metrics" || name == "events" ||
+                name == "deadman") {
                 continue;
             }
             if (value.is_table()) {
@@ -1149,14 +1167,10 @@ private:
         if (!configured) {
             return;
         }
-        const std::filesystem::path path(*configured);
-        const std::filesystem::path resolved = path.is_absolute() ? path : base_dir_ / path;
+        const std::filesystem::path resolved = resolve_path(*configured);
         auto loaded = policy::load_netmon(resolved, mode);
         if (auto* problem = std::get_if<std::string>(&loaded)) {
-            std::string what = "[netmon] file " + shown(*configured);
-            if (resolved != path) {
-                what += " (" + shown(resolved.native()) + ")";
-            }
+            const std::string what = path_shown("[netmon] file", *configured, resolved);
             error(line_of(*file_node), what + " cannot be used: " + *problem);
             return;
         }
@@ -1202,8 +1216,7 @@ private:
         check_keys(*table, {"path", "interval_ms", "multiplier", "sector_size", "io"}, "[disk]");
         if (const toml::node* node = table->get("path")) {
             if (const auto configured = non_empty_string(*node, "[disk] path")) {
-                const std::filesystem::path path(*configured);
-                disk.path = path.is_absolute() ? path : base_dir_ / path;
+                disk.path = resolve_path(*configured);
             }
         } else {
             missing(*table, "[disk] path");
@@ -1323,6 +1336,90 @@ private:
         if (errors_.size() == errors_before) {
             dpdk.configured = true;
             dpdk.eal_args = std::move(args);
+        }
+    }
+
+    std::optional<Nanos> milliseconds_in(const toml::node& node, std::string_view what,
+                                         std::int64_t min_ms, std::int64_t max_ms) {
+        const auto value = integer_in(node, what, min_ms, max_ms);
+        return value ? std::optional<Nanos>(*value * nanos_per_ms) : std::nullopt;
+    }
+
+    // [events]: the script directory must be there when hbd starts (and at --check), not be
+    // found missing at the first failover; the scripts in it are looked up at each event.
+    void read_events(const toml::table& root, EventsSettings& events) {
+        const toml::table* table = section(root, "events");
+        if (table == nullptr) {
+            return;
+        }
+        check_keys(*table, {"script_dir", "timeout_ms", "warn_ms", "max_running"}, "[events]");
+        if (const toml::node* node = table->get("timeout_ms")) {
+            if (auto value = milliseconds_in(*node, "[events] timeout_ms", 1, 86'400'000)) {
+                events.timeout_ns = *value;
+            }
+        }
+        if (const toml::node* node = table->get("warn_ms")) {
+            if (auto value = milliseconds_in(*node, "[events] warn_ms", 1, 86'400'000)) {
+                events.warn_ns = *value;
+            }
+            if (events.warn_ns > events.timeout_ns) {
+                warnings_.push_back(
+                    "[events] warn_ms is above timeout_ms: scripts are killed "
+                    "before they could be reported as running too long");
+            }
+        }
+        if (const toml::node* node = table->get("max_running")) {
+            if (auto value = integer_in(*node, "[events] max_running", 1, 64)) {
+                events.max_running = static_cast<std::uint32_t>(*value);
+            }
+        }
+        const toml::node* dir = table->get("script_dir");
+        if (dir == nullptr) {
+            missing(*table, "[events] script_dir");
+            return;
+        }
+        const auto configured = non_empty_string(*dir, "[events] script_dir");
+        if (!configured) {
+            return;
+        }
+        const std::filesystem::path resolved = resolve_path(*configured);
+        const std::string what = path_shown("[events] script_dir", *configured, resolved);
+        struct stat status {};
+        if (::stat(resolved.c_str(), &status) != 0) {
+            error(line_of(*dir), what + " cannot be used: " + std::strerror(errno));
+        } else if (!S_ISDIR(status.st_mode)) {
+            error(line_of(*dir), what + " is not a directory");
+        } else if (::access(resolved.c_str(), R_OK | X_OK) != 0) {
+            error(line_of(*dir), what + " cannot be read: " + std::strerror(errno));
+        } else {
+            events.script_dir = resolved;
+        }
+    }
+
+    void read_deadman(const toml::table& root, DeadmanSettings& deadman) {
+        const toml::table* table = section(root, "deadman");
+        if (table == nullptr) {
+            return;
+        }
+        check_keys(*table, {"timeout_ms", "action", "test_hook"}, "[deadman]");
+        if (const toml::node* node = table->get("timeout_ms")) {
+            // The run loop sleeps at most 50 ms when idle: a shorter timeout would fire on a
+            // healthy, quiet node.
+            if (auto value = milliseconds_in(*node, "[deadman] timeout_ms", 200, 3'600'000)) {
+                deadman.timeout_ns = *value;
+            }
+        } else {
+            missing(*table, "[deadman] timeout_ms");
+        }
+        if (const toml::node* node = table->get("action")) {
+            if (auto value = choice(*node, "[deadman] action", {"event", "halt"})) {
+                deadman.action = static_cast<DeadmanSettings::Action>(*value);
+            }
+        }
+        if (const toml::node* node = table->get("test_hook")) {
+            if (auto value = boolean_of(*node, "[deadman] test_hook")) {
+                deadman.test_hook = *value;
+            }
         }
     }
 

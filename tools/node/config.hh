@@ -68,6 +68,23 @@ struct MetricsSettings {
     std::uint16_t port = 0;
 };
 
+// [events]: event scripts (docs/operations.md, Event scripts). Empty script_dir: none.
+struct EventsSettings {
+    std::filesystem::path script_dir;     // resolved; checked to be a searchable directory
+    Nanos timeout_ns = 30 * nanos_per_s;  // a script still running then is killed
+    Nanos warn_ns = 5 * nanos_per_s;      // a script running this long is reported
+    std::uint32_t max_running = 8;        // scripts run at once; more wait their turn
+};
+
+// [deadman]: what hbd does when its own engine loop stops turning (docs/operations.md).
+struct DeadmanSettings {
+    Nanos timeout_ns = 0;  // 0: no [deadman]
+    // "event": stop beating (peers judge the node down) and report DEADMAN; "halt": power off.
+    enum class Action : std::uint8_t { event, halt } action = Action::event;
+    // SIGUSR2 stalls the engine loop until the next SIGUSR2: for tests of the switch only.
+    bool test_hook = false;
+};
+
 struct NodeSettings {
     ClusterConfig cluster;
     ProcessSettings process;
@@ -90,6 +107,8 @@ struct NodeSettings {
     DpdkSettings dpdk;
     ControlSettings control;
     MetricsSettings metrics;
+    EventsSettings events;
+    DeadmanSettings deadman;
 };
 
 struct ConfigResult {

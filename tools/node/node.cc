@@ -1,5 +1,6 @@
 #include "tools/node/node.hh"
 
+#include <pthread.h>
 #include <sched.h>
 #include <sys/mman.h>
 
@@ -276,7 +277,8 @@ std::string Node::start(Nanos now) {
             !error.empty()) {
             return error;
         }
-        pollers_.push_back(netmon_prober_.get());
+        netmon_slot_.hold(netmon_prober_.get());
+        pollers_.push_back(&netmon_slot_);
     }
     // Rule 3 for adapters without netmon targets whose link state says nothing: by configuration
     // (link_state = "ignore"), or because the interface has no carrier reporting (operstate
@@ -303,7 +305,8 @@ std::string Node::start(Nanos now) {
             !error.empty()) {
             return error;
         }
-        pollers_.push_back(traffic_watch_.get());
+        traffic_slot_.hold(traffic_watch_.get());
+        pollers_.push_back(&traffic_slot_);
     }
     // Warns (on standard error, as every hbd message) when a path's measured loss makes the
     // configured timing too tight, naming the multiplier that would keep false expiries under
@@ -325,6 +328,93 @@ std::string Node::start(Nanos now) {
         now);
     pollers_.push_back(drop_reporter_.get());
     return start_disk(now);
+}
+
+namespace {
+
+// Replaces a health source (netmon prober, traffic watch) by one opened on `adapters`, in the
+// slot the runner watches. The new one starts with every adapter up, so what the old one held
+// down is cleared; it reports again after a window if still so. On failure the old one stays.
+template <typename Watch, typename Adapter>
+std::string replace_watch(std::unique_ptr<Watch>& current, PollerSlot& slot,
+                          std::vector<Adapter> adapters, Detector& detector, std::uint32_t source,
+                          Nanos now) {
+    std::unique_ptr<Watch> opened;
+    if (std::string error = adopt(Watch::open(std::move(adapters), detector, now), opened);
+        !error.empty()) {
+        return error;
+    }
+    slot.hold(opened.get());
+    for (std::size_t i = 0; i < current->size(); ++i) {
+        if (!current->up(i)) {
+            detector.on_local_adapter(current->adapter(i).local, true, source, now);
+        }
+    }
+    current = std::move(opened);
+    return {};
+}
+
+}  // namespace
+
+std::string Node::rebuild_netmon(Nanos now) {
+    std::string error =
+        replace_watch(netmon_prober_, netmon_slot_,
+                      policy::netmon_adapters(engine_->topology(), settings_.netmon_targets),
+                      detector_, evidence::netmon, now);
+    return error.empty() ? error : "netmon prober not rebuilt, the old one goes on: " + error;
+}
+
+std::string Node::rebuild_traffic_watch(Nanos now) {
+    std::vector<policy::TrafficAdapter> adapters;
+    for (std::size_t i = 0; i < traffic_watch_->size(); ++i) {
+        policy::TrafficAdapter adapter = traffic_watch_->adapter(i);
+        adapter.timing =
+            engine_->topology().timing(engine_->topology().local_adapters()[adapter.local].network);
+        adapters.push_back(std::move(adapter));
+    }
+    std::string error = replace_watch(traffic_watch_, traffic_slot_, std::move(adapters), detector_,
+                                      evidence::inbound, now);
+    return error.empty() ? error : "traffic watch not rebuilt, the old one goes on: " + error;
+}
+
+std::vector<std::string> Node::apply_reload(const ReloadPlan& plan, Nanos now) {
+    std::vector<std::string> problems;
+    for (const auto& [network, timing] : plan.timings) {
+        HB_ASSERT(network < settings_.cluster.networks.size());
+        settings_.cluster.networks[network].timing = timing;
+        engine_->timing_changed(network, now);
+    }
+    if (plan.adaptive_ceiling) {
+        settings_.adaptive_ceiling = *plan.adaptive_ceiling;
+        detector_.set_adaptive_ceiling(*plan.adaptive_ceiling);
+    }
+    if (plan.netmon_targets) {
+        settings_.netmon_targets = *plan.netmon_targets;
+    }
+    if (netmon_prober_ && (plan.netmon_targets || !plan.timings.empty())) {
+        if (std::string error = rebuild_netmon(now); !error.empty()) {
+            problems.push_back(std::move(error));
+        }
+    }
+    if (traffic_watch_ && !plan.timings.empty()) {
+        if (std::string error = rebuild_traffic_watch(now); !error.empty()) {
+            problems.push_back(std::move(error));
+        }
+    }
+    if (plan.keys) {
+        // A rollover step (docs/security.md): beats are signed with the new signing key from
+        // the next one on, and every listed key is accepted.
+        engine_->replace_keys(*plan.keys);
+        settings_.cluster.keys = *plan.keys;
+        settings_.key_file = plan.key_file;
+        settings_.accept_key_files = plan.accept_key_files;
+#if HB_HAVE_LIBURING
+        if (disk_ != nullptr) {
+            disk_->replace_keys(*plan.keys);
+        }
+#endif
+    }
+    return problems;
 }
 
 #if HB_HAVE_LIBURING
@@ -430,32 +520,6 @@ std::string check_disk(const NodeSettings&) {
 
 #endif
 
-std::string Node::reload_keys(const std::filesystem::path& config_file) {
-    ConfigResult loaded = load_config(config_file);
-    if (!loaded.errors.empty()) {
-        std::string text = format_errors(config_file, loaded.errors);
-        while (!text.empty() && text.back() == '\n') {
-            text.pop_back();
-        }
-        return "keys not reloaded, the configuration has errors (the old keys stay):\n" + text;
-    }
-    const KeySet& keys = loaded.settings->cluster.keys;
-    if (keys.empty() != settings_.cluster.keys.empty()) {
-        return std::string("keys not reloaded: switching authentication ") +
-               (keys.empty() ? "off" : "on") + " needs a restart (the old keys stay)";
-    }
-    engine_->replace_keys(keys);
-    settings_.cluster.keys = keys;
-    settings_.key_file = loaded.settings->key_file;
-    settings_.accept_key_files = loaded.settings->accept_key_files;
-#if HB_HAVE_LIBURING
-    if (disk_ != nullptr) {
-        disk_->replace_keys(keys);
-    }
-#endif
-    return "keys reloaded: " + describe_keys(keys);
-}
-
 void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
                std::span<Poller* const> extra_pollers) {
     std::vector<Poller*> pollers = pollers_;
@@ -467,6 +531,12 @@ void Node::run(const std::atomic<bool>& stop, const AfterPoll& after_poll,
         SingleThreadRunner runner(*engine_, pollers);
         runner.run(stop, after_poll);
     }
+}
+
+void drop_realtime_priority() noexcept {
+    sched_param param{};
+    param.sched_priority = 0;
+    pthread_setschedparam(pthread_self(), SCHED_OTHER, &param);
 }
 
 std::vector<std::string> apply_process_settings(const ProcessSettings& settings) {

@@ -19,6 +19,7 @@
 #include "policy/traffic_watch.hh"
 #include "tools/node/config.hh"
 #include "tools/node/drop_report.hh"
+#include "tools/node/reload.hh"
 
 namespace hb::diskhb {
 class DiskHeartbeat;
@@ -94,6 +95,15 @@ public:
     // After start(): what the engine thread polls besides the engine (link watch, prober, disk
     // ...), for an embedder that drives the node with its own SingleThreadRunner.
     std::span<Poller* const> pollers() const noexcept { return pollers_; }
+    // Something else the engine loop must serve (hbd's deadman and systemd watchdog): after
+    // start(), before run(). Not owned.
+    void add_poller(Poller& poller) { pollers_.push_back(&poller); }
+    // Applies a reload's plan on the engine thread (docs/operations.md, Reload): new timings go
+    // to the engine (which re-times its beats without a false verdict at any peer) and the
+    // detector; the netmon prober and the traffic watch are rebuilt on the new timing or
+    // targets. An adapter that one of them held down is judged again from scratch. Returns one
+    // line per problem (a prober that could not be rebuilt keeps the old one).
+    std::vector<std::string> apply_reload(const ReloadPlan& plan, Nanos now);
     // Runs the engine with the runner the settings ask for until `stop` is set. `extra_pollers`
     // (the daemon's own: its control socket, its metrics endpoint) are served on the engine
     // thread after the node's.
@@ -103,16 +113,11 @@ public:
     // slot (waits for that write, at most a few disk intervals), so peers report NODE_LEFT.
     void leave(Nanos now);
 
-    // A key rollover step (SIGHUP): rereads the configuration's key files and, when they load,
-    // signs with the new key_file and accepts the new set from the next beat and disk write on.
-    // Only the keys change; other settings need a restart. Engine thread only (e.g. from the
-    // runner's after-poll hook). Returns one line for the log: the keys now in use, or why the
-    // old ones stay.
-    [[nodiscard]] std::string reload_keys(const std::filesystem::path& config_file);
-
 private:
     explicit Node(NodeSettings settings);
     [[nodiscard]] std::string start_disk(Nanos now);
+    [[nodiscard]] std::string rebuild_netmon(Nanos now);
+    [[nodiscard]] std::string rebuild_traffic_watch(Nanos now);
     void start_port_link(Nanos now);
 
     NodeSettings settings_;
@@ -130,6 +135,9 @@ private:
     std::unique_ptr<policy::TimingAdvisor> timing_advisor_;
     std::unique_ptr<DropReporter> drop_reporter_;
     std::vector<Poller*> pollers_;
+    // The runner watches these, so that a reload can replace what they hold.
+    PollerSlot netmon_slot_;
+    PollerSlot traffic_slot_;
     bool eal_started_ = false;  // create() started the DPDK EAL: the destructor stops it
 };
 
@@ -139,5 +147,9 @@ inline constexpr Nanos drop_report_period_ns = 10 * nanos_per_s;
 // Applies real-time priority and memory locking to the calling process/thread. Returns one line
 // per setting saying what was done or why it could not be (e.g. not permitted): never fatal.
 std::vector<std::string> apply_process_settings(const ProcessSettings& settings);
+
+// Puts the calling thread back to the normal scheduler: for helper threads (event scripts,
+// reload) that would otherwise inherit the engine's real-time priority and compete with it.
+void drop_realtime_priority() noexcept;
 
 }  // namespace hb::node

@@ -33,6 +33,14 @@ std::vector<KeptCapability> capabilities_needed(const NodeSettings& settings) {
         keep.push_back({CAP_IPC_LOCK, "DPDK hugepage memory"});
         keep.push_back({CAP_SYS_RAWIO, "DPDK drivers' device access"});
     }
+    const bool netmon_targets =
+        std::any_of(settings.netmon_targets.begin(), settings.netmon_targets.end(),
+                    [](const std::vector<Ipv4>& targets) { return !targets.empty(); });
+    if (netmon_targets && !dpdk_adapter) {
+        // SIGHUP rebuilds the prober when netmon.cf or the timing changes (operations.md,
+        // Reload), and a new raw ICMP socket needs it again.
+        keep.push_back({CAP_NET_RAW, "netmon's raw ICMP sockets, reopened by a reload"});
+    }
     if (settings.process.lock_memory &&
         std::none_of(keep.begin(), keep.end(),
                      [](const KeptCapability& k) { return k.capability == CAP_IPC_LOCK; })) {
@@ -43,6 +51,10 @@ std::vector<KeptCapability> capabilities_needed(const NodeSettings& settings) {
         // Threads started after the drop (a DPDK lcore the EAL creates with its own attributes)
         // must be able to take SCHED_FIFO again.
         keep.push_back({CAP_SYS_NICE, "real-time priority ([process] realtime_priority)"});
+    }
+    if (settings.deadman.timeout_ns > 0 &&
+        settings.deadman.action == DeadmanSettings::Action::halt) {
+        keep.push_back({CAP_SYS_BOOT, "[deadman] action = \"halt\" powers the machine off"});
     }
     return keep;
 }
@@ -65,8 +77,15 @@ std::vector<std::string> drop_capabilities(const NodeSettings& settings) {
             kept.push_back(need);
         }
     }
-    // The bounding set too, so that a root process cannot regain what it dropped by exec.
-    const bool bounding = capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;
+    // The bounding set too, so that a root process cannot regain what it dropped by exec; but
+    // not with event scripts: they do a failover's work (addresses, mounts, services) and, run
+    // by root, get their capabilities from the bounding set at exec (docs/security.md).
+    const bool scripts = !settings.events.script_dir.empty();
+    const bool bounding = !scripts && capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP) != 0;
+    if (scripts) {
+        report.emplace_back(
+            "capabilities: bounding set kept for the event scripts ([events] script_dir)");
+    }
     capng_clear(bounding ? CAPNG_SELECT_BOTH : CAPNG_SELECT_CAPS);
     for (const KeptCapability& keep : kept) {
         const int rc = capng_update(CAPNG_ADD,
