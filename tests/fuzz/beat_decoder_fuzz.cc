@@ -8,22 +8,7 @@
 #include "hb/assert.hh"
 #include "hb/mac.hh"
 #include "hb/wire.hh"
-
-namespace {
-
-// A fixed key (that of docs/PROTOCOL.md's signed vector), so the seed corpus reaches a valid MAC.
-const hb::MacKeyBytes& fuzz_key() noexcept {
-    static const hb::MacKeyBytes key = [] {
-        std::array<std::uint8_t, 32> material{};
-        for (std::size_t i = 0; i < material.size(); ++i) {
-            material[i] = static_cast<std::uint8_t>(i);
-        }
-        return hb::derive_mac_key(material);
-    }();
-    return key;
-}
-
-}  // namespace
+#include "tests/fuzz/fuzz_key.hh"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::span<const std::uint8_t> datagram(data, size);
@@ -45,9 +30,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     HB_ASSERT(decoded_again == beat);
 
     const std::span<const std::uint8_t, hb::wire::beat_size> header(data, hb::wire::beat_size);
-    const bool authentic = hb::mac_verify(fuzz_key(), header);
+    const bool authentic = hb::mac_verify(hb::fuzz::fuzz_key(), header);
     // Re-signing the re-encoded header must reproduce the received tag exactly when it verified.
-    hb::mac_sign(fuzz_key(), again);
+    hb::mac_sign(hb::fuzz::fuzz_key(), again);
     bool same_tag = true;
     for (std::size_t i = hb::wire::mac_offset; i < hb::wire::beat_size; ++i) {
         same_tag = same_tag && again[i] == data[i];

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <array>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -487,6 +488,43 @@ TEST(Messages, KeysMustMatchBothWays) {
     renamed.id = static_cast<std::uint8_t>(key_a.id + 1);
     const Identity c{.cluster_id = 0, .incarnation = 4, .key = renamed};
     EXPECT_EQ(check_message(c, signed_ping, wire::Kind::ping).check, Check::bad_mac);
+}
+
+TEST(Messages, OnlyEchoesOfThisRunsPingsAreReplies) {
+    const Identity sender{.cluster_id = 9, .incarnation = 11, .key = std::nullopt};
+    const Identity receiver{.cluster_id = 9, .incarnation = 22, .key = std::nullopt};
+    // Pings 1 and 2 of this run went out at 1000 and 2000; index 0 stands for no ping.
+    const std::vector<Nanos> tx_times_ns = {0, 1000, 2000};
+    const auto pong_for = [&](std::uint64_t seq, Nanos tx_ns, Nanos hold_ns) {
+        std::array<std::uint8_t, wire::beat_size> ping{};
+        build_ping(sender, seq, tx_ns, nanos_per_s, ping);
+        const Checked received = check_message(receiver, ping, wire::Kind::ping);
+        EXPECT_EQ(received.check, Check::ok);
+        std::array<std::uint8_t, wire::beat_size> pong{};
+        build_pong(receiver, 1, received.beat, hold_ns, pong);
+        const Checked answered = check_message(sender, pong, wire::Kind::pong);
+        EXPECT_EQ(answered.check, Check::ok);
+        return answered.beat;
+    };
+    EXPECT_TRUE(echoes_own_ping(pong_for(1, 1000, 0), tx_times_ns));
+    EXPECT_TRUE(echoes_own_ping(pong_for(2, 2000, 0), tx_times_ns));
+    EXPECT_FALSE(echoes_own_ping(pong_for(2, 2001, 0), tx_times_ns));  // another run's time
+    EXPECT_FALSE(echoes_own_ping(pong_for(3, 3000, 0), tx_times_ns));  // not sent (yet)
+    EXPECT_FALSE(
+        echoes_own_ping(pong_for(1, 1000, 0), std::span<const Nanos>(tx_times_ns).first(1)));
+    wire::Beat echoing_zero = pong_for(1, 1000, 0);
+    echoing_zero.echo_seq = 0;  // seq 0 is never sent (decodable: a PONG may echo nothing)
+    echoing_zero.echo_tx_time_ns = 0;
+    EXPECT_FALSE(echoes_own_ping(echoing_zero, tx_times_ns));
+    wire::Beat from_a_node = pong_for(1, 1000, 0);
+    from_a_node.echo_node = 7;  // a PONG answering a cluster node's PING, not hbping's
+    EXPECT_FALSE(echoes_own_ping(from_a_node, tx_times_ns));
+
+    // The receiver's hold is taken off; a hold longer than the round trip goes negative.
+    EXPECT_EQ(round_trip_ns(pong_for(2, 2000, 300), 5000), 2700);
+    EXPECT_EQ(round_trip_ns(pong_for(2, 2000, 4000), 5000), -1000);
+    const Nanos hold_max_ns = std::numeric_limits<std::uint32_t>::max();
+    EXPECT_EQ(round_trip_ns(pong_for(2, 2000, hold_max_ns + 5), 2000), -hold_max_ns);
 }
 
 TEST(Messages, LoadKeyRefusesShortAndMissingFiles) {

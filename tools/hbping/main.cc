@@ -560,9 +560,7 @@ private:
         }
         const hb::wire::Beat& pong = checked.beat;
         // The echo must be one of this run's pings, sent at the time it says.
-        if (pong.echo_node != ping::ping_node || pong.echo_seq == 0 ||
-            pong.echo_seq > report_.transmitted ||
-            static_cast<Nanos>(pong.echo_tx_time_ns) != tx_times_[pong.echo_seq]) {
+        if (!ping::echoes_own_ping(pong, tx_times_)) {
             ++report_.foreign;
             if (options_.verbose) {
                 out_.line("ignored a reply from {} to a ping of another run", from);
@@ -582,8 +580,7 @@ private:
                       datagram.length, from, pong.echo_seq);
             return;
         }
-        const Nanos rtt_ns = rx_ns - static_cast<Nanos>(pong.echo_tx_time_ns) -
-                             static_cast<Nanos>(pong.echo_hold_ns);
+        const Nanos rtt_ns = ping::round_trip_ns(pong, rx_ns);
         const ping::Arrival arrival =
             responder(datagram.src_address).record(pong.echo_seq, rtt_ns, pong.echo_hold_ns);
         out_.line("{} bytes from {}: seqno={} ttl={} time={:.3f} ms{}", datagram.length, from,

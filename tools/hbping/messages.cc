@@ -105,4 +105,16 @@ Checked check_message(const Identity& self, std::span<const std::uint8_t> datagr
     return result;
 }
 
+bool echoes_own_ping(const wire::Beat& pong, std::span<const Nanos> tx_times_ns) noexcept {
+    return pong.echo_node == ping_node && pong.echo_seq != 0 &&
+           pong.echo_seq < tx_times_ns.size() &&
+           static_cast<Nanos>(pong.echo_tx_time_ns) == tx_times_ns[pong.echo_seq];
+}
+
+Nanos round_trip_ns(const wire::Beat& pong, Nanos rx_ns) noexcept {
+    // echo_tx_time_ns is one of our own send times (echoes_own_ping), so nothing here overflows:
+    // the hold is at most 2^32 - 1 ns.
+    return rx_ns - static_cast<Nanos>(pong.echo_tx_time_ns) - static_cast<Nanos>(pong.echo_hold_ns);
+}
+
 }  // namespace hb::ping

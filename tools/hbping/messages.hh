@@ -54,4 +54,13 @@ struct Checked {
 [[nodiscard]] Checked check_message(const Identity& self, std::span<const std::uint8_t> datagram,
                                     wire::Kind expected) noexcept;
 
+// The sender's test of a PONG that check_message decoded (ok or bad_mac): it must echo one of
+// this run's pings, sent at the time it says. tx_times_ns[seq] is when ping seq went out (index 0
+// is unused: seq 0 is never sent), so anything else is a reply to another run or a forgery.
+[[nodiscard]] bool echoes_own_ping(const wire::Beat& pong,
+                                   std::span<const Nanos> tx_times_ns) noexcept;
+// The round trip of the ping a PONG received at rx_ns answers, less the time the receiver held
+// it. Negative when the receiver claims a longer hold than the round trip (ResponderStats clamps).
+[[nodiscard]] Nanos round_trip_ns(const wire::Beat& pong, Nanos rx_ns) noexcept;
+
 }  // namespace hb::ping

@@ -7,6 +7,9 @@ hb_packages=(
     libgtest-dev libgmock-dev libbenchmark-dev liburing-dev libdpdk-dev libmnl-dev libcap-ng-dev
     libsystemd-dev
     iproute2 ethtool
+    # CI's fuzz targets (libFuzzer) are built with clang; its runtimes (libFuzzer, ASan, UBSan)
+    # come in libclang-rt-14-dev. GCC's own sanitizer runtimes come with g++.
+    clang libclang-rt-14-dev
 )
 
 hb_log() { printf '== %s\n' "$*" >&2; }
@@ -31,19 +34,29 @@ hb_install_packages() {
     apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# Configures build/ (with any extra meson options given, also applied to an existing build/) and
+# builds it.
 hb_build() {
-    local options=(--buildtype=debugoptimized)
+    local options=(--buildtype=debugoptimized "$@")
     # CI builds treat warnings as errors; a developer's build only shows them.
     [[ ${CI:-} == true ]] && options+=(-Dwerror=true)
     if [[ ! -f build/build.ninja ]]; then
         hb_log "configuring build/"
         meson setup build "${options[@]}" >/dev/null
+    elif (($# > 0)); then
+        # --reconfigure, not meson configure: it also knows options newer than build/.
+        meson setup --reconfigure build "$@" >/dev/null
     fi
     hb_log "building"
     ninja -C build >/dev/null
 }
 
+# hb_setup [MESON_OPTION...]: packages, then build/; says how long each took.
 hb_setup() {
+    local started=$SECONDS
     hb_install_packages
-    hb_build
+    hb_log "packages: $((SECONDS - started)) s"
+    started=$SECONDS
+    hb_build "$@"
+    hb_log "build/: $((SECONDS - started)) s"
 }
