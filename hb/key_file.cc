@@ -88,7 +88,9 @@ std::variant<MacKey, std::string> load_key_file(const std::filesystem::path& pat
     if (problem.empty()) {
         key = derive_key(std::span<const std::uint8_t>(bytes.data(), size));
     }
-    explicit_bzero(bytes.data(), bytes.size());  // leave no key material in freed memory
+    if (!bytes.empty()) {  // empty (the open failed): data() may be null, which bzero refuses
+        explicit_bzero(bytes.data(), bytes.size());  // leave no key material in freed memory
+    }
     if (!problem.empty()) {
         return problem;
     }

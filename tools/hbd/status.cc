@@ -245,7 +245,7 @@ void append_counters(std::string& out, const NodeView& view) {
     }
 }
 
-void append_disk(std::string& out, const NodeView& view) {
+void append_disk(std::string& out, [[maybe_unused]] const NodeView& view) {
     out += R"(,"disk":)";
 #if HB_HAVE_LIBURING
     if (view.disk != nullptr) {
