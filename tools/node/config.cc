@@ -313,6 +313,11 @@ std::optional<ConfigError> unsafe_for_parser(std::string_view text) {
                                      : (multi_line ? State::multi_literal : State::literal);
                     at += multi_line ? 2 : 0;
                     previous = c;
+                } else if ((c == '[' || c == '{') &&
+                           std::string_view("\n=[,").find(previous) == std::string_view::npos) {
+                    // Inside a malformed value ("9zz[..."), which toml++ reads on through: not
+                    // an array or table, and a quote after it starts no string.
+                    previous = 'x';
                 } else if (!is_blank(c) && c != '\n' && c != '\r') {
                     track_brackets(c, previous, open, key_next);
                     previous = c;
