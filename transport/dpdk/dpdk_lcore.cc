@@ -146,9 +146,10 @@ void DpdkLcoreTransport::signal_engine() noexcept {
     }
     std::atomic_thread_fence(std::memory_order_seq_cst);
     if (!wake_pending_.exchange(true, std::memory_order_relaxed)) {
+        // Counted before the write: whoever sees the eventfd readable sees the count too.
+        bump(poller_side_.wakeups_sent);
         const std::uint64_t one = 1;
         [[maybe_unused]] const ssize_t written = ::write(wake_fd_, &one, sizeof one);
-        bump(poller_side_.wakeups_sent);
     }
 }
 
